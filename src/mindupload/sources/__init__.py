@@ -1,0 +1,84 @@
+"""Chat export formats: one module per format behind one small registry.
+
+A parser is a function `parse(spec: SourceSpec) -> ParseResult`. It reads the export at `spec.path`,
+returns a table in `mindupload.table.MESSAGE_SCHEMA` and counts of what it read, and raises
+`mindupload.errors.ParseError` (file, line or record, what is wrong, what to do) for input it cannot read.
+Parsers never guess silently: lines they skip are counted in `ParseResult.bad_lines` and the run fails
+when they exceed `spec.max_bad_fraction`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+
+from mindupload.errors import UserError
+
+# Format name -> module under mindupload.sources that defines `parse` and `sniff`.
+FORMATS = {
+    "whatsapp": "mindupload.sources.whatsapp",
+    "telegram": "mindupload.sources.telegram",
+    "generic": "mindupload.sources.generic",
+}
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """One export, as the user configured it."""
+
+    name: str  # the source's key in config `sources:`; names output files
+    path: Path
+    format: str = "auto"
+    me: tuple[str, ...] = ()  # names or ids the user appears under in this export
+    date_order: str = "auto"  # WhatsApp: auto | dmy | mdy | ymd
+    timezone: str = "UTC"  # zone of timestamps written without one (WhatsApp, generic)
+    max_bad_fraction: float = 0.0  # share of lines/records that may be skipped before the run fails
+
+
+@dataclass
+class ParseResult:
+    table: pa.Table
+    units_read: int  # lines (text formats) or records (JSON formats) read
+    bad_lines: list[int] = field(default_factory=list)  # 1-based lines/records that could not be read
+    unit: str = "line"
+
+
+def parser_for(spec: SourceSpec) -> Callable[[SourceSpec], ParseResult]:
+    name = spec.format if spec.format != "auto" else detect_format(spec.path)
+    if name not in FORMATS:
+        raise UserError(f"{spec.path}: unknown format {name!r}; use one of {', '.join(FORMATS)} or 'auto'.")
+    return importlib.import_module(FORMATS[name]).parse
+
+
+def detect_format(path: Path) -> str:
+    """The format whose `sniff(path)` recognises the file's first bytes."""
+    if not path.exists():
+        raise UserError(f"{path}: no such file. Check `path:` of this source in your config.")
+    for name, module in FORMATS.items():
+        if importlib.import_module(module).sniff(path):
+            return name
+    raise UserError(
+        f"{path}: cannot tell which chat export this is. Supported: a WhatsApp .txt or .zip export, "
+        "a Telegram Desktop result.json, or the generic CSV/JSONL format (see config/README.md). "
+        "If it is one of these, set `format:` for this source."
+    )
+
+
+def normalize_name(names: pa.Array) -> pa.Array:
+    """Sender names compared case-insensitively, with outer and repeated inner spaces ignored."""
+    import pyarrow.compute as pc
+
+    names = pc.utf8_trim_whitespace(pc.utf8_lower(names))
+    return pc.replace_substring_regex(names, r"\s+", " ")
+
+
+def match_self(senders: pa.Array, me: tuple[str, ...]) -> pa.Array:
+    """True where the sender is one of the names or ids in `me`."""
+    import pyarrow.compute as pc
+
+    wanted = normalize_name(pa.array(list(me), pa.string()))
+    return pc.fill_null(pc.is_in(normalize_name(senders), value_set=wanted), False)

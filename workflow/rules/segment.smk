@@ -1,0 +1,50 @@
+# Turns -> random 2-10-turn segments in axolotl's input_output format, fitted to sequence_len.
+rule segment:
+    input:
+        turns="results/turns.parquet",
+        base_model=base_model_input,
+    output:
+        train="results/dataset/train.jsonl",
+        validation="results/dataset/validation.jsonl",
+        report="results/dataset/segments.json",
+    log:
+        "logs/segment/segment.log",
+    params:
+        options=as_json(SegmentOptions.from_config(config)),
+        identity=as_json(Identity.from_config(config)),
+        base_model=config["base_model"],
+    threads: 2
+    conda:
+        "../../envs/data.yaml"
+    localrule: True
+    shell:
+        "RAYON_NUM_THREADS={threads} mindupload segment --options {params.options:q} "
+        "--identity {params.identity:q} --base-model {params.base_model:q} --turns {input.turns} "
+        "--train {output.train} --validation {output.validation} --report {output.report} 2> {log}"
+
+
+# The stage reports -> a short human-readable stats file beside the dataset.
+rule dataset_stats:
+    input:
+        sources=expand("results/messages/{source}.json", source=SOURCES),
+        turns="results/turns.json",
+        segments="results/dataset/segments.json",
+    output:
+        "results/dataset/stats.md",
+    log:
+        "logs/dataset_stats/dataset_stats.log",
+    conda:
+        "../../envs/data.yaml"
+    localrule: True
+    shell:
+        "mindupload stats --sources {input.sources} --turns {input.turns} "
+        "--segments {input.segments} --output {output} 2> {log}"
+
+
+# The training dataset: `snakemake --cores all dataset`.
+rule dataset:
+    input:
+        rules.segment.output.train,
+        rules.segment.output.validation,
+        rules.dataset_stats.output,
+    localrule: True

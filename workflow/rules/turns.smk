@@ -1,0 +1,17 @@
+# Messages -> turns (runs of one sender merged), sessions, and the train/validation split by time.
+rule build_turns:
+    input:
+        "results/messages.parquet",
+    output:
+        table="results/turns.parquet",
+        report="results/turns.json",
+    log:
+        "logs/build_turns/build_turns.log",
+    params:
+        options=as_json(TurnOptions.from_config(config)),
+    conda:
+        "../../envs/data.yaml"
+    localrule: True
+    shell:
+        "mindupload turns --options {params.options:q} --messages {input} "
+        "--table {output.table} --report {output.report} 2> {log}"
