@@ -12,8 +12,8 @@ class UserError(Exception):
 class ParseError(UserError):
     """An export that cannot be read as the format it claims to be."""
 
-    def __init__(self, path, what: str, line: int | None = None, hint: str | None = None):
-        where = f"{path}, line {line}" if line is not None else f"{path}"
+    def __init__(self, path, what: str, line: int | None = None, hint: str | None = None, unit: str = "line"):
+        where = f"{path}, {unit} {line}" if line is not None else f"{path}"
         message = f"{where}: {what}"
         if hint:
             message += f" {hint}"

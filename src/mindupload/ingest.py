@@ -37,6 +37,7 @@ def check_bad_lines(spec: SourceSpec, result: ParseResult) -> None:
             spec.path,
             f"{len(bad)} of {result.units_read} {result.unit}s could not be read ({result.unit}s {shown}).",
             line=bad[0],
+            unit=result.unit,
             hint=(
                 "Check that the file is a complete, unedited export. To skip unreadable "
                 f"{result.unit}s instead, raise `max_bad_fraction` for this source (now {spec.max_bad_fraction})."

@@ -63,7 +63,7 @@ def detect_format(path: Path) -> str:
             return name
     raise UserError(
         f"{path}: cannot tell which chat export this is. Supported: a WhatsApp .txt or .zip export, "
-        "a Telegram Desktop result.json, or the generic CSV/JSONL format (see config/README.md). "
+        "a Telegram Desktop result.json, or the generic CSV/JSONL format (see docs/generic-format.md). "
         "If it is one of these, set `format:` for this source."
     )
 

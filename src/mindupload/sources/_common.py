@@ -1,0 +1,149 @@
+"""What the Telegram and generic parsers share: a compact buffer for messages as read, and the step that turns
+it into a MESSAGE_SCHEMA table (time order, message ids, replies, who is "me")."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mindupload import table as messages
+from mindupload.errors import ParseError
+from mindupload.sources import match_self
+
+# Messages in file order, before sorting. `native_id`/`reply_to` are the export's own ids, as strings;
+# `is_self` is null where the export does not say and `me` decides; `sender_id` is an id `me` may name.
+BUFFER_SCHEMA = pa.schema(
+    [
+        pa.field("conversation", pa.string()),
+        pa.field("timestamp", pa.int64()),  # microseconds since the Unix epoch, UTC
+        pa.field("sender", pa.string()),
+        pa.field("sender_id", pa.string()),
+        pa.field("is_self", pa.bool_()),
+        pa.field("text", pa.string()),
+        pa.field("kind", pa.string()),
+        pa.field("native_id", pa.string()),
+        pa.field("reply_to", pa.string()),
+    ]
+)
+
+# Year 1 to 9999, the range of Python datetimes, in microseconds: values outside are misread numbers.
+MIN_US = -62_135_596_800 * 1_000_000
+MAX_US = 253_402_300_799 * 1_000_000
+
+
+class MessageBuffer:
+    """Rows appended one by one, moved to Arrow every `batch_rows` rows so that a big export costs Arrow's
+    compact memory rather than a Python object per field."""
+
+    def __init__(self, batch_rows: int = 20_000) -> None:
+        self._batch_rows = batch_rows
+        self._columns: list[list] = [[] for _ in BUFFER_SCHEMA]
+        self._batches: list[pa.RecordBatch] = []
+
+    def append(
+        self,
+        conversation: str,
+        timestamp_us: int,
+        sender: str,
+        text: str,
+        kind: str,
+        *,
+        sender_id: str | None = None,
+        is_self: bool | None = None,
+        native_id: str | None = None,
+        reply_to: str | None = None,
+    ) -> None:
+        row = (conversation, timestamp_us, sender, sender_id, is_self, text, kind, native_id, reply_to)
+        for column, value in zip(self._columns, row, strict=True):
+            column.append(value)
+        if len(self._columns[0]) >= self._batch_rows:
+            self._flush()
+
+    def table(self) -> pa.Table:
+        self._flush()
+        return pa.Table.from_batches(self._batches, schema=BUFFER_SCHEMA)
+
+    def _flush(self) -> None:
+        if self._columns[0]:
+            self._batches.append(pa.RecordBatch.from_arrays(self._columns, schema=BUFFER_SCHEMA))
+            self._columns = [[] for _ in BUFFER_SCHEMA]
+
+
+def to_messages(source: str, rows: pa.Table, me: Collection[str], self_ids: Collection[str] = ()) -> pa.Table:
+    """The buffered rows as MESSAGE_SCHEMA: sorted stably by time within each conversation, numbered from 0,
+    replies pointing at message ids, `is_self` decided where the export did not say.
+
+    A row is the user's own when the export says so; otherwise when its `sender_id` is one of `self_ids`
+    (an id the export itself names as the user's) or its sender or sender id matches `me`.
+    """
+    if rows.num_rows == 0:
+        return messages.empty()
+    rows = rows.append_column("_row", pa.array(np.arange(rows.num_rows)))
+    rows = rows.sort_by([("conversation", "ascending"), ("timestamp", "ascending"), ("_row", "ascending")])
+    # Small integer codes for the conversations; sorted rows keep each conversation's codes together.
+    codes = rows.column("conversation").combine_chunks().dictionary_encode().indices
+    message_id = _position_in_group(codes.to_numpy())
+    columns = {
+        "source": pa.repeat(pa.scalar(source, pa.string()), rows.num_rows),
+        "conversation_id": rows.column("conversation"),
+        "message_id": message_id,
+        "timestamp": rows.column("timestamp").cast(pa.timestamp("us", tz="UTC")),
+        "sender": rows.column("sender"),
+        "is_self": _is_self(rows, me, self_ids),
+        "text": rows.column("text"),
+        "kind": rows.column("kind"),
+        "reply_to": _resolve_replies(rows, codes.cast(pa.string()), message_id),
+    }
+    return pa.table(columns).cast(messages.MESSAGE_SCHEMA)
+
+
+def _position_in_group(codes: np.ndarray) -> pa.Array:
+    """0, 1, 2, ... restarting wherever the code changes."""
+    index = np.arange(len(codes))
+    is_start = np.diff(codes, prepend=-1) != 0
+    return pa.array(index - np.maximum.accumulate(np.where(is_start, index, 0)))
+
+
+def _resolve_replies(rows: pa.Table, conversation: pa.Array, message_id: pa.Array) -> pa.Array:
+    """The message id of the first row in the same conversation whose native id a reply names, else null."""
+
+    def keys(ids: str) -> pa.ChunkedArray:
+        # Conversation codes hold no NUL, so "code NUL id" cannot collide across conversations.
+        return pc.binary_join_element_wise(conversation, rows.column(ids), "\x00")
+
+    return pc.take(message_id, pc.index_in(keys("reply_to"), value_set=keys("native_id")))
+
+
+def _is_self(rows: pa.Table, me: Collection[str], self_ids: Collection[str]) -> pa.ChunkedArray:
+    me = tuple(me)
+    sender, sender_id = rows.column("sender"), rows.column("sender_id")
+    by_id = pc.fill_null(pc.is_in(sender_id, value_set=pa.array(list(self_ids), pa.string())), False)
+    by_me = pc.or_(match_self(sender, me), match_self(sender_id, me))
+    return pc.coalesce(rows.column("is_self"), pc.or_(by_id, by_me))
+
+
+def read_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, text) for each line, split on "\\n" only: U+2028 and U+0085 occur inside messages.
+
+    A byte-order mark on the first line (as spreadsheet programs write) is dropped.
+    """
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, 1):
+            try:
+                yield number, raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError:
+                raise ParseError(
+                    path, "this line is not valid UTF-8 text.", line=number, hint="Save the file as UTF-8."
+                ) from None
+
+
+def read_head(path: Path, size: int = 4096) -> str:
+    """The first bytes of a file as text, for sniffing; undecodable bytes are dropped."""
+    if not path.is_file():
+        return ""
+    with open(path, "rb") as f:
+        return f.read(size).decode("utf-8", errors="ignore").lstrip("\ufeff \t\r\n")
