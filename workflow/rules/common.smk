@@ -38,5 +38,7 @@ def base_model_input(wildcards):
     return [EMBEDDED_MODEL] if os.path.normpath(config["base_model"]) == EMBEDDED_MODEL else []
 
 
-def as_json(options):
-    return json.dumps(asdict(options), ensure_ascii=False, sort_keys=True)
+def json_param(options):
+    """A dataclass as a JSON param; a function, so Snakemake does not read `{me}` in it as a wildcard."""
+    text = json.dumps(asdict(options), ensure_ascii=False, sort_keys=True)
+    return lambda wildcards: text

@@ -10,8 +10,8 @@ rule segment:
     log:
         "logs/segment/segment.log",
     params:
-        options=as_json(SegmentOptions.from_config(config)),
-        identity=as_json(Identity.from_config(config)),
+        options=json_param(SegmentOptions.from_config(config)),
+        identity=json_param(Identity.from_config(config)),
         base_model=config["base_model"],
     threads: 2
     conda:

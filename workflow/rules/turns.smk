@@ -8,7 +8,7 @@ rule build_turns:
     log:
         "logs/build_turns/build_turns.log",
     params:
-        options=as_json(TurnOptions.from_config(config)),
+        options=json_param(TurnOptions.from_config(config)),
     conda:
         "../../envs/data.yaml"
     localrule: True
