@@ -7,7 +7,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from tinymodel import build_tokenizer  # noqa: E402
+from tinymodel import build_tokenizer
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from json.encoder import encode_basestring as _json_string
+from typing import NamedTuple
 
 
 @dataclass(frozen=True)
@@ -54,20 +56,24 @@ class Markers:
     eos: str
 
 
-@dataclass(frozen=True)
-class Turn:
+class Turn(NamedTuple):  # a tuple: the segmenter makes one per turn, a million of them on big exports
     speaker: str  # the label written before the turn (already mapped through Identity)
     is_self: bool
     text: str
 
 
-@dataclass(frozen=True)
-class Piece:
+class Piece(NamedTuple):
     label: bool
     text: str
 
     def as_json(self) -> dict:
         return {"label": self.label, "text": self.text}
+
+
+def example_json(example: Sequence[Piece]) -> str:
+    """One JSONL line, as json.dumps(..., ensure_ascii=False) writes it, several times faster."""
+    parts = (f'{{"label": {"true" if p.label else "false"}, "text": {_json_string(p.text)}}}' for p in example)
+    return '{"segments": [' + ", ".join(parts) + "]}"
 
 
 def pieces(turns: Sequence[Turn], identity: Identity, markers: Markers, *, final_eos: bool = True) -> list[Piece]:
@@ -76,25 +82,39 @@ def pieces(turns: Sequence[Turn], identity: Identity, markers: Markers, *, final
     Consecutive turns of other people form one context piece (one line-block each). Own turns must each
     follow some context; a trailing context block (the chat UI's case) becomes the last piece.
     """
-    out: list[Piece] = []
+    exchanges: list[tuple[list[str], str]] = []
     context: list[str] = []
     for turn in turns:
-        if not turn.is_self:
-            context.append(f"{turn.speaker}: {turn.text}")
-            continue
-        out.append(Piece(False, _context_text(out, context, identity, markers)))
-        out.append(Piece(True, f"\n{turn.speaker}: {turn.text}\n"))
-        context = []
+        if turn.is_self:
+            exchanges.append((context, line(turn.speaker, turn.text)))
+            context = []
+        else:
+            context.append(line(turn.speaker, turn.text))
+    out = layout(exchanges, head(identity, markers), markers.eos if final_eos and not context else None)
     if context:
-        out.append(Piece(False, _context_text(out, context, identity, markers)))
-    elif final_eos and out and out[-1].label:
-        out[-1] = Piece(True, out[-1].text[:-1] + markers.eos)
+        out.append(Piece(False, "\n".join(context) if out else head(identity, markers) + "\n".join(context)))
     return out
 
 
-def _context_text(out: list[Piece], context: list[str], identity: Identity, markers: Markers) -> str:
-    block = "\n".join(context)
-    return f"{markers.bos}{identity.system()}\n{block}" if not out else block
+def line(speaker: str, text: str) -> str:
+    return f"{speaker}: {text}"
+
+
+def head(identity: Identity, markers: Markers) -> str:
+    """What opens every example: BOS, the system prompt, a newline."""
+    return f"{markers.bos}{identity.system()}\n"
+
+
+def layout(exchanges: Sequence[tuple[Sequence[str], str]], opening: str, eos: str | None) -> list[Piece]:
+    """The seed's layout from rendered lines: (context lines, own line) per exchange, `eos` on the last."""
+    out: list[Piece] = []
+    for context, own in exchanges:
+        block = "\n".join(context)
+        out.append(Piece(False, block if out else opening + block))
+        out.append(Piece(True, f"\n{own}\n"))
+    if eos is not None and out:
+        out[-1] = Piece(True, out[-1].text[:-1] + eos)
+    return out
 
 
 def own_turn_prefix(identity: Identity) -> str:

@@ -2,23 +2,30 @@
 with one of the user's own, then fitted to `sequence_len` with the base model's real tokenizer.
 
 Every own turn that follows someone else's turn lands in exactly one segment: segments partition each run of
-turns into consecutive *exchanges* (other people's turns, then one own turn). Own turns that open a session
-have no context and are counted, not trained.
+turns (one split of one session of one conversation) into consecutive *exchanges*: other people's turns,
+then one own turn. Own turns that open a run have no context and are counted, not trained.
+
+Exchanges are found with numpy over the whole table and a segment is a list of row ranges, so a million
+messages segment in about a second; the text itself is laid out by `render.layout`, the one renderer.
 """
 
 from __future__ import annotations
 
-import json
+import itertools
 import random
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
+import numpy as np
 import pyarrow as pa
 
-from mindupload.render import Identity, Markers, Turn, pieces
+from mindupload.render import Identity, Markers, Piece, example_json, head, layout, line
+from mindupload.turns import change_points
 
 SPLITS = ("train", "validation")
+TokenCounter = Callable[[list[str]], list[int]]
 
 
 @dataclass(frozen=True)
@@ -34,19 +41,15 @@ class SegmentOptions:
         return cls(seg["seed"], seg["min_turns"], seg["max_turns"], seg["sequence_len"])
 
 
-@dataclass(frozen=True)
-class Exchange:
-    """Other people's turns, then the user's answer. Turns are (turn_index, Turn)."""
+class Exchange(NamedTuple):  # a tuple: there is one per own turn, hundreds of thousands on big exports
+    """Rows [first, own) of the turns table are context; row `own` is the user's answer."""
 
-    context: tuple[tuple[int, Turn], ...]
-    own: tuple[int, Turn]
+    first: int
+    own: int
 
-    def __len__(self) -> int:
-        return len(self.context) + 1
-
-    def trimmed(self, keep: int) -> Exchange:
-        """The same answer with only the latest `keep` context turns."""
-        return Exchange(self.context[-keep:], self.own)
+    @property
+    def size(self) -> int:
+        return self.own - self.first + 1
 
 
 @dataclass
@@ -56,21 +59,14 @@ class Segment:
     exchanges: list[Exchange]
 
     @property
-    def turns(self) -> list[Turn]:
-        return [t for ex in self.exchanges for _, t in (*ex.context, ex.own)]
-
-    @property
-    def turn_indexes(self) -> list[int]:
-        return [i for ex in self.exchanges for i, _ in (*ex.context, ex.own)]
-
-    def render(self, identity: Identity, markers: Markers) -> list[dict]:
-        return [p.as_json() for p in pieces(self.turns, identity, markers)]
+    def turns(self) -> int:
+        return sum(ex.size for ex in self.exchanges)
 
 
 @dataclass
 class SegmentStats:
     own_turns: int = 0
-    own_turns_without_context: int = 0  # own turns opening a session: nothing to answer
+    own_turns_without_context: int = 0  # own turns opening a run: nothing to answer
     own_turns_dropped_for_length: int = 0
     context_turns_trimmed_for_length: int = 0
     segments_split_for_length: int = 0
@@ -98,43 +94,47 @@ class SegmentStats:
         }
 
 
+class Renderer:
+    """Lays out segments of one turns table: each row's line rendered once, pieces by `render.layout`."""
+
+    def __init__(self, turns: pa.Table, identity: Identity, markers: Markers):
+        who = list(zip(turns.column("sender").to_pylist(), turns.column("is_self").to_pylist(), strict=True))
+        labels = {key: identity.speaker(*key) for key in set(who)}
+        self.lines = [line(labels[key], text) for key, text in zip(who, turns.column("text").to_pylist(), strict=True)]
+        self.opening = head(identity, markers)
+        self.eos = markers.eos
+
+    def pieces(self, seg: Segment) -> list[Piece]:
+        lines = self.lines
+        return layout([(lines[ex.first : ex.own], lines[ex.own]) for ex in seg.exchanges], self.opening, self.eos)
+
+
 # ---------------------------------------------------------------- cutting runs into segments
 
 
-def runs(turns: pa.Table, identity: Identity) -> Iterator[tuple[tuple[str, str, int], list[tuple[int, Turn]]]]:
-    """(split, conversation, session) -> its turns in order, labelled through `identity`."""
-    cols = {name: turns.column(name).to_pylist() for name in ("split", "conversation_id", "session")}
-    index = turns.column("turn_index").to_pylist()
-    senders = turns.column("sender").to_pylist()
-    is_self = turns.column("is_self").to_pylist()
-    texts = turns.column("text").to_pylist()
-    key, run = None, []
-    for i in range(turns.num_rows):
-        k = (cols["split"][i], cols["conversation_id"][i], cols["session"][i])
-        if k != key:
-            if run:
-                yield key, run
-            key, run = k, []
-        run.append((index[i], Turn(identity.speaker(senders[i], is_self[i]), is_self[i], texts[i])))
-    if run:
-        yield key, run
+def find_exchanges(turns: pa.Table, max_turns: int, stats: SegmentStats) -> tuple[list[Exchange], np.ndarray]:
+    """Every answered own turn as an Exchange, and the run number of each, in table order.
 
-
-def exchanges(run: Sequence[tuple[int, Turn]], stats: SegmentStats) -> list[Exchange]:
-    out: list[Exchange] = []
-    context: list[tuple[int, Turn]] = []
-    for item in run:
-        if not item[1].is_self:
-            context.append(item)
-            continue
-        stats.own_turns += 1
-        if context:
-            out.append(Exchange(tuple(context), item))
-        else:
-            stats.own_turns_without_context += 1
-        context = []
-    stats.trailing_context_turns += len(context)
-    return out
+    A group chat can put more context before one answer than a segment holds: the oldest is trimmed.
+    """
+    n = turns.num_rows
+    run_start = change_points(turns.column("split")) | change_points(turns.column("conversation_id"))
+    run_start |= change_points(turns.column("session"))
+    run_id = np.cumsum(run_start) - 1
+    first_row_of_run = np.flatnonzero(run_start)
+    is_self = turns.column("is_self").to_numpy(zero_copy_only=False).astype(bool) if n else np.zeros(0, bool)
+    own = np.flatnonzero(is_self)
+    previous_own = np.concatenate(([-1], own[:-1]))
+    first = np.maximum(previous_own + 1, first_row_of_run[run_id[own]])
+    answered = first < own
+    stats.own_turns += len(own)
+    stats.own_turns_without_context += int(np.sum(~answered))
+    first, own = first[answered], own[answered]
+    stats.trailing_context_turns += int(n - len(own) - stats.own_turns_without_context - np.sum(own - first))
+    trimmed = np.maximum(first, own - (max_turns - 1))
+    stats.context_turns_trimmed_for_length += int(np.sum(trimmed - first))
+    exchanges = list(map(Exchange._make, zip(trimmed.tolist(), own.tolist(), strict=True)))
+    return exchanges, run_id[own]
 
 
 def plan(sizes: Sequence[int], rng: random.Random, lo: int, hi: int) -> list[int]:
@@ -145,8 +145,31 @@ def plan(sizes: Sequence[int], rng: random.Random, lo: int, hi: int) -> list[int
     Where no cut is feasible (a run shorter than `lo`), the segment takes what fits under `hi`.
     """
     m = len(sizes)
-    feasible = [False] * (m + 1)
-    feasible[m] = True
+    feasible = _feasible_suffixes(sizes, lo, hi)
+    counts: list[int] = []
+    i = 0
+    while i < m:
+        target = rng.randint(lo, hi)
+        best, best_gap, fallback, total = 0, hi + 1, 0, 0
+        for j in range(i, m):
+            total += sizes[j]
+            if total > hi and j > i:
+                break
+            fallback = j - i + 1
+            if total >= lo and feasible[j + 1] and abs(total - target) < best_gap:
+                best, best_gap = j - i + 1, abs(total - target)
+        take = best or fallback
+        counts.append(take)
+        i += take
+    return counts
+
+
+def _feasible_suffixes(sizes: Sequence[int], lo: int, hi: int) -> list[bool]:
+    """feasible[i]: exchanges i.. can be cut into segments of lo..hi turns."""
+    m = len(sizes)
+    if m and lo <= min(sizes) and max(sizes) <= hi:
+        return [True] * (m + 1)  # every exchange alone is a valid segment: the common two-person case
+    feasible = [False] * m + [True]
     for i in range(m - 1, -1, -1):
         total = 0
         for j in range(i, m):
@@ -156,71 +179,48 @@ def plan(sizes: Sequence[int], rng: random.Random, lo: int, hi: int) -> list[int
             if total >= lo and feasible[j + 1]:
                 feasible[i] = True
                 break
-    counts: list[int] = []
-    i = 0
-    while i < m:
-        target = rng.randint(lo, hi)
-        best, best_gap, fallback, total = 0, None, 0, 0
-        for j in range(i, m):
-            total += sizes[j]
-            if total > hi and j > i:
-                break
-            fallback = j - i + 1
-            if lo <= total <= hi and feasible[j + 1]:
-                gap = abs(total - target)
-                if best_gap is None or gap < best_gap:
-                    best, best_gap = j - i + 1, gap
-        take = best or fallback
-        counts.append(take)
-        i += take
-    return counts
+    return feasible
 
 
-def cut(turns: pa.Table, identity: Identity, options: SegmentOptions, stats: SegmentStats) -> list[Segment]:
-    """All segments, in order of split, conversation, session and time; the same seed cuts the same way."""
+def cut(turns: pa.Table, options: SegmentOptions, stats: SegmentStats) -> list[Segment]:
+    """All segments, in table order (split, conversation, session, time); the same seed cuts the same way."""
+    exchanges, run_of = find_exchanges(turns, options.max_turns, stats)
+    split = turns.column("split").to_pylist()
+    conv = turns.column("conversation_id").to_pylist()
+    session = turns.column("session").to_pylist()
     segments: list[Segment] = []
-    for (split, conversation, session), run in runs(turns, identity):
-        exs = [_fit_turn_bound(ex, options.max_turns, stats) for ex in exchanges(run, stats)]
+    bounds = np.append(np.flatnonzero(change_points(run_of)), len(exchanges)).tolist()
+    for a, b in itertools.pairwise(bounds):
+        row = exchanges[a].own
         # One generator per run: adding a source or a conversation leaves the others' cuts unchanged.
-        rng = random.Random(f"{options.seed}/{split}/{conversation}/{session}")
-        i = 0
-        for take in plan([len(ex) for ex in exs], rng, options.min_turns, options.max_turns):
-            segments.append(Segment(split, conversation, exs[i : i + take]))
+        rng = random.Random(f"{options.seed}/{split[row]}/{conv[row]}/{session[row]}")
+        i = a
+        for take in plan([ex.size for ex in exchanges[a:b]], rng, options.min_turns, options.max_turns):
+            segments.append(Segment(split[row], conv[row], exchanges[i : i + take]))
             i += take
     return segments
 
 
-def _fit_turn_bound(ex: Exchange, max_turns: int, stats: SegmentStats) -> Exchange:
-    """A group chat can put more context before one answer than a segment holds: keep the latest."""
-    if len(ex) <= max_turns:
-        return ex
-    stats.context_turns_trimmed_for_length += len(ex) - max_turns
-    return ex.trimmed(max_turns - 1)
-
-
 # ---------------------------------------------------------------- fitting to sequence_len
-
-TokenCounter = Callable[[list[str]], list[int]]
 
 
 def fit_to_length(
     segments: list[Segment],
+    renderer: Renderer,
     count_tokens: TokenCounter,
-    identity: Identity,
-    markers: Markers,
     sequence_len: int,
     stats: SegmentStats,
-) -> list[tuple[Segment, list[dict]]]:
-    """Segments with their rendered pieces, each at most `sequence_len` tokens as axolotl will count them.
+) -> list[tuple[Segment, list[Piece]]]:
+    """Segments with their pieces, each at most `sequence_len` tokens as axolotl will count them.
 
     axolotl tokenizes each piece on its own and concatenates, so a segment's length is the sum of its
     pieces' lengths. Too long: split between exchanges; a single exchange too long loses its oldest context
     turns; an answer too long even alone is dropped and counted. Order is kept.
     """
-    done: dict[int, list[tuple[Segment, list[dict], int]]] = {}
+    done: dict[int, list[tuple[Segment, list[Piece], int]]] = {}
     pending = list(enumerate(segments))
     while pending:
-        rendered = [seg.render(identity, markers) for _, seg in pending]
+        rendered = [renderer.pieces(seg) for _, seg in pending]
         lengths = _segment_lengths(rendered, count_tokens)
         retry: list[tuple[int, Segment]] = []
         for (pos, seg), pcs, n in zip(pending, rendered, lengths, strict=True):
@@ -243,16 +243,17 @@ def _shorter(seg: Segment, stats: SegmentStats) -> list[Segment]:
         half = len(seg.exchanges) // 2
         return [Segment(seg.split, seg.conversation_id, part) for part in (seg.exchanges[:half], seg.exchanges[half:])]
     ex = seg.exchanges[0]
-    if len(ex.context) > 1:
-        stats.context_turns_trimmed_for_length += len(ex.context) - len(ex.context) // 2
-        return [Segment(seg.split, seg.conversation_id, [ex.trimmed(len(ex.context) // 2)])]
+    context = ex.own - ex.first
+    if context > 1:
+        stats.context_turns_trimmed_for_length += context - context // 2
+        return [Segment(seg.split, seg.conversation_id, [Exchange(ex.own - context // 2, ex.own)])]
     stats.own_turns_dropped_for_length += 1
     stats.segments_dropped_for_length += 1
     return []
 
 
-def _segment_lengths(rendered: list[list[dict]], count_tokens: TokenCounter) -> list[int]:
-    flat = [p["text"] for pcs in rendered for p in pcs]
+def _segment_lengths(rendered: list[list[Piece]], count_tokens: TokenCounter) -> list[int]:
+    flat = [p.text for pcs in rendered for p in pcs]
     counts = iter(count_tokens(flat))
     return [sum(next(counts) for _ in pcs) for pcs in rendered]
 
@@ -269,14 +270,20 @@ def build_segments(
 ) -> tuple[dict[str, list[str]], dict]:
     """JSON lines per split, and the stage's report. `count_tokens=None` skips the length check (benchmarks)."""
     stats = SegmentStats()
-    segments = cut(turns, identity, options, stats)
+    segments = cut(turns, options, stats)
+    renderer = Renderer(turns, identity, markers)
     if count_tokens is None:
-        fitted = [(seg, seg.render(identity, markers)) for seg in segments]
+        fitted = [(seg, renderer.pieces(seg)) for seg in segments]
     else:
-        fitted = fit_to_length(segments, count_tokens, identity, markers, options.sequence_len, stats)
+        fitted = fit_to_length(segments, renderer, count_tokens, options.sequence_len, stats)
     lines: dict[str, list[str]] = {split: [] for split in SPLITS}
     for seg, pcs in fitted:
-        lines[seg.split].append(json.dumps({"segments": pcs}, ensure_ascii=False))
+        lines[seg.split].append(example_json(pcs))
         stats.segments[seg.split] += 1
-        stats.turns_per_segment[len(seg.turns)] += 1
+        stats.turns_per_segment[seg.turns] += 1
     return lines, stats.as_dict()
+
+
+def own_rows(segments: Sequence[Segment]) -> list[int]:
+    """The turns-table rows of the own turns the segments train on (for checks and tests)."""
+    return [ex.own for seg in segments for ex in seg.exchanges]

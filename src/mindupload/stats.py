@@ -6,7 +6,10 @@ from __future__ import annotations
 def render_stats(sources: list[dict], turns: dict, segments: dict) -> str:
     """Markdown from the stage reports: one per export, then the turns and segments stages."""
     lines = ["# Dataset stats", "", "## Messages read", ""]
-    lines += ["| source | lines/records read | skipped | messages | own | conversations |", "|---|---|---|---|---|---|"]
+    lines += [
+        "| source | lines/records read | skipped | messages | own | conversations |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in sorted(sources, key=lambda r: r["source"]):
         unit = "lines" if "lines_read" in r else "records"
         lines.append(
@@ -33,8 +36,7 @@ def render_stats(sources: list[dict], turns: dict, segments: dict) -> str:
         f"dropped for length: {segments['segments_dropped_for_length']}; "
         f"context turns trimmed: {segments['context_turns_trimmed_for_length']}",
         f"- longest segment: {segments['max_tokens']} tokens",
-        "- turns per segment: "
-        + ", ".join(f"{k}: {v}" for k, v in segments["turns_per_segment"].items()),
+        "- turns per segment: " + ", ".join(f"{k}: {v}" for k, v in segments["turns_per_segment"].items()),
         "",
     ]
     return "\n".join(lines)

@@ -81,7 +81,7 @@ def sessions(messages: pa.Table, gap_hours: float) -> np.ndarray:
     n = messages.num_rows
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    new_conv = _starts(messages.column("conversation_id"))
+    new_conv = change_points(messages.column("conversation_id"))
     if gap_hours > 0:
         ts = messages.column("timestamp").cast(pa.int64()).to_numpy()
         gap = np.zeros(n, dtype=bool)
@@ -99,7 +99,7 @@ def sessions(messages: pa.Table, gap_hours: float) -> np.ndarray:
 def merge_runs(messages: pa.Table, session: np.ndarray) -> pa.Table:
     """One row per run of consecutive messages of one sender within a session (the seed's turn rule)."""
     n = messages.num_rows
-    starts = _starts(messages.column("conversation_id")) | _starts(messages.column("sender"))
+    starts = change_points(messages.column("conversation_id")) | change_points(messages.column("sender"))
     if n:
         starts[1:] |= session[1:] != session[:-1]
     first = np.flatnonzero(starts)
@@ -107,7 +107,7 @@ def merge_runs(messages: pa.Table, session: np.ndarray) -> pa.Table:
     values = messages.column("text").combine_chunks()
     text = pc.binary_join(pa.ListArray.from_arrays(pa.array(offsets), values), "\n")
     conv = messages.column("conversation_id").take(first)
-    turn_index = np.arange(len(first)) - np.flatnonzero(_starts(conv))[np.cumsum(_starts(conv)) - 1]
+    turn_index = np.arange(len(first)) - np.flatnonzero(change_points(conv))[np.cumsum(change_points(conv)) - 1]
     return pa.table(
         {
             "conversation_id": conv,
@@ -130,7 +130,7 @@ def split_by_time(turns: pa.Table, validation_fraction: float) -> pa.Array:
     """
     n = turns.num_rows
     split = np.full(n, "train", dtype=object)
-    conv_start = np.flatnonzero(_starts(turns.column("conversation_id")))
+    conv_start = np.flatnonzero(change_points(turns.column("conversation_id")))
     conv_end = np.append(conv_start[1:], n)
     is_self = turns.column("is_self").to_numpy(zero_copy_only=False)
     for start, end in zip(conv_start, conv_end, strict=True):
@@ -141,13 +141,18 @@ def split_by_time(turns: pa.Table, validation_fraction: float) -> pa.Array:
     return pa.array(split, pa.string())
 
 
-def _starts(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+def change_points(column: pa.ChunkedArray | pa.Array | np.ndarray) -> np.ndarray:
     """True where a value differs from the one before it (and at the first row)."""
-    values = column.to_numpy(zero_copy_only=False) if not isinstance(column, np.ndarray) else column
-    starts = np.ones(len(values), dtype=bool)
-    if len(values) > 1:
-        starts[1:] = values[1:] != values[:-1]
-    return starts
+    n = len(column)
+    out = np.ones(n, dtype=bool)
+    if n > 1:
+        if isinstance(column, np.ndarray):
+            out[1:] = column[1:] != column[:-1]
+        else:
+            values = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+            differs = pc.not_equal(values.slice(1), values.slice(0, n - 1))
+            out[1:] = pc.fill_null(differs, True).to_numpy(zero_copy_only=False)
+    return out
 
 
 def turn_report(messages: pa.Table, kept: pa.Table, dropped: dict, turns: pa.Table) -> dict:
@@ -160,5 +165,7 @@ def turn_report(messages: pa.Table, kept: pa.Table, dropped: dict, turns: pa.Tab
         "turns": turns.num_rows,
         "own_turns": pc.sum(is_self).as_py() or 0,
         "validation_turns": pc.sum(pc.equal(split, "validation")).as_py() or 0,
-        "sessions": int(np.sum(_starts(turns.column("conversation_id")) | _starts(turns.column("session")))),
+        "sessions": int(
+            np.sum(change_points(turns.column("conversation_id")) | change_points(turns.column("session")))
+        ),
     }

@@ -32,7 +32,10 @@ def test_a_minimal_config_needs_only_me_and_sources():
         ({"sources": {"c": {"path": "x"}}}, "'me' is a required property"),
         ({"me": ["E"], "sources": {"c": {"path": "x", "fromat": "auto"}}}, "sources.c"),
         ({"me": ["E"], "sources": {"bad name": {"path": "x"}}}, "sources"),
-        ({"me": ["E"], "sources": {"c": {"path": "x"}}, "segments": {"min_turns": 6, "max_turns": 4}}, "min_turns"),
+        (
+            {"me": ["E"], "sources": {"c": {"path": "x"}}, "segments": {"min_turns": 6, "max_turns": 4}},
+            "min_turns",
+        ),
         ({"me": ["E"], "sources": {"c": {"path": "x"}}, "segments": {"seed": "x"}}, "segments.seed"),
     ],
 )

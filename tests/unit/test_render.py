@@ -37,8 +37,11 @@ def test_bos_and_eos_come_from_the_markers_not_hard_coded():
 
 def test_system_prompt_template_and_labels_are_configurable():
     ident = Identity(name="Eli", other_label="mate", system_prompt="{me} chats with a {other}.")
-    out = pieces([Turn(ident.speaker("Anna K", False), False, "yo"), Turn(ident.speaker("x", True), True, "hi")],
-                 ident, MARKERS)
+    out = pieces(
+        [Turn(ident.speaker("Anna K", False), False, "yo"), Turn(ident.speaker("x", True), True, "hi")],
+        ident,
+        MARKERS,
+    )
     assert out[0].text == "<bos>Eli chats with a mate.\nmate: yo"
     real = Identity(name="Eli", use_real_names=True)
     assert real.speaker("Anna K", False) == "Anna K"

@@ -27,8 +27,10 @@ def table_of(convs):
 
 
 def turns_of(convs, validation_fraction=0.2, session_gap_hours=0):
-    turns, _ = build_turns(table_of(convs), TurnOptions(validation_fraction=validation_fraction,
-                                                       session_gap_hours=session_gap_hours))
+    turns, _ = build_turns(
+        table_of(convs),
+        TurnOptions(validation_fraction=validation_fraction, session_gap_hours=session_gap_hours),
+    )
     return turns
 
 
@@ -44,14 +46,21 @@ def own_turns_with_context(turns):
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(conversations, min_size=1, max_size=4), st.integers(0, 2**32), st.integers(2, 5),
-       st.integers(0, 8))
+@given(
+    st.lists(conversations, min_size=1, max_size=4),
+    st.integers(0, 2**32),
+    st.integers(2, 5),
+    st.integers(0, 8),
+)
 def test_every_answered_own_turn_lands_in_exactly_one_segment_of_one_split(convs, seed, lo, extra):
     turns = turns_of(convs)
     options = SegmentOptions(seed=seed, min_turns=lo, max_turns=lo + extra)
     stats = SegmentStats()
-    segments = cut(turns, ME, options, stats)
-    placed = [(s.split, s.conversation_id, ex.own[0]) for s in segments for ex in s.exchanges]
+    segments = cut(turns, options, stats)
+    index = turns.column("turn_index").to_pylist()
+    placed = [
+        (s.split, s.conversation_id, index[row]) for s, row in ((s, ex.own) for s in segments for ex in s.exchanges)
+    ]
     assert len(placed) == len(set(placed))
     assert set(placed) == own_turns_with_context(turns)
     assert stats.own_turns == pc.sum(turns.column("is_self")).as_py() or 0
@@ -71,9 +80,7 @@ def test_every_segment_has_the_seed_shape(convs, seed):
             assert s["text"].startswith("\nElijah: ") and s["text"].endswith("\n")
         assert segs[-1]["text"].startswith("\nElijah: ")
         assert all(not s["text"].startswith("\n") for s in segs[2::2])
-        assert "".join(s["text"] for s in segs).count("<s>") == 1 + sum(
-            s["text"].count("<s>") for s in segs[1:]
-        )
+        assert "".join(s["text"] for s in segs).count("<s>") == 1 + sum(s["text"].count("<s>") for s in segs[1:])
 
 
 @settings(max_examples=60, deadline=None)
@@ -95,7 +102,7 @@ def test_two_person_segments_keep_within_bounds_unless_the_run_is_shorter(exchan
     totals = [2 * c for c in counts]
     if 2 * exchanges < lo:
         assert len(totals) <= 1
-    elif lo <= 2 or any(lo <= even <= hi for even in range(0, hi + 1, 2)) and _partitionable(2 * exchanges, lo, hi):
+    elif lo <= 2 or (any(lo <= even <= hi for even in range(0, hi + 1, 2)) and _partitionable(2 * exchanges, lo, hi)):
         assert all(lo <= t <= hi for t in totals)
     assert all(t <= max(hi, 2) for t in totals)
 
@@ -124,8 +131,9 @@ def test_a_changed_seed_changes_the_cuts():
 def test_no_segment_exceeds_sequence_len_by_the_real_tokenizer(tiny_tokenizer, sequence_len):
     rng = random.Random(7)
     words = ["hi", "climbing", "derailleur", "ok ok", "carrément", "🙃", "bref"]
-    conv = [("Anna" if i % 2 == 0 else "Elijah", " ".join(rng.choices(words, k=rng.randint(1, 25))))
-            for i in range(300)]
+    conv = [
+        ("Anna" if i % 2 == 0 else "Elijah", " ".join(rng.choices(words, k=rng.randint(1, 25)))) for i in range(300)
+    ]
     markers = tokenizer.markers(tiny_tokenizer)
     count = tokenizer.counter(tiny_tokenizer)
     turns = turns_of([conv])
@@ -136,7 +144,8 @@ def test_no_segment_exceeds_sequence_len_by_the_real_tokenizer(tiny_tokenizer, s
         assert sum(count([s["text"] for s in segs])) <= sequence_len
     assert report["max_tokens"] <= sequence_len
     assert report["segments_split_for_length"] > 0
-    assert (report["own_turns_in_segments"] + report["own_turns_dropped_for_length"]
-            + report["own_turns_without_context"]) == report["own_turns"]
+    assert (
+        report["own_turns_in_segments"] + report["own_turns_dropped_for_length"] + report["own_turns_without_context"]
+    ) == report["own_turns"]
     if sequence_len == 40:
         assert report["segments_dropped_for_length"] > 0

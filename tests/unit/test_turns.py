@@ -10,8 +10,12 @@ def rows_of(turns):
 
 def test_consecutive_messages_of_one_sender_merge_with_newlines():
     msgs = make_messages(
-        [("c", "Anna", False, "hi"), ("c", "Anna", False, "you there?"), ("c", "Eli", True, "yes"),
-         ("c", "Eli", True, "line one\n\nline three")]
+        [
+            ("c", "Anna", False, "hi"),
+            ("c", "Anna", False, "you there?"),
+            ("c", "Eli", True, "yes"),
+            ("c", "Eli", True, "line one\n\nline three"),
+        ]
     )
     turns, report = build_turns(msgs, TurnOptions(validation_fraction=0))
     assert rows_of(turns) == [("Anna", "hi\nyou there?"), ("Eli", "yes\nline one\n\nline three")]
@@ -21,9 +25,16 @@ def test_consecutive_messages_of_one_sender_merge_with_newlines():
 
 def test_notices_are_dropped_and_counted_and_media_follow_config():
     msgs = make_messages(
-        [("c", "Anna", False, "hi"), ("c", "Anna", False, "", "media"), ("c", "Anna", False, "look!", "media"),
-         ("c", "Anna", False, "Missed voice call", "call"), ("c", "system", False, "X joined", "system"),
-         ("c", "Eli", True, "", "deleted"), ("c", "Eli", True, "fwd text", "forwarded"), ("c", "Eli", True, "nice")]
+        [
+            ("c", "Anna", False, "hi"),
+            ("c", "Anna", False, "", "media"),
+            ("c", "Anna", False, "look!", "media"),
+            ("c", "Anna", False, "Missed voice call", "call"),
+            ("c", "system", False, "X joined", "system"),
+            ("c", "Eli", True, "", "deleted"),
+            ("c", "Eli", True, "fwd text", "forwarded"),
+            ("c", "Eli", True, "nice"),
+        ]
     )
     dropped, report = build_turns(msgs, TurnOptions(validation_fraction=0))
     assert rows_of(dropped) == [("Anna", "hi"), ("Eli", "nice")]
@@ -34,8 +45,12 @@ def test_notices_are_dropped_and_counted_and_media_follow_config():
 
 def test_a_long_silence_starts_a_new_session_only_when_configured():
     msgs = make_messages(
-        [("c", "Anna", False, "hi", "text", 0), ("c", "Eli", True, "yo", "text", 1),
-         ("c", "Eli", True, "next day", "text", 60 * 30), ("c", "Anna", False, "ok", "text", 60 * 30 + 1)]
+        [
+            ("c", "Anna", False, "hi", "text", 0),
+            ("c", "Eli", True, "yo", "text", 1),
+            ("c", "Eli", True, "next day", "text", 60 * 30),
+            ("c", "Anna", False, "ok", "text", 60 * 30 + 1),
+        ]
     )
     one, _ = build_turns(msgs, TurnOptions(validation_fraction=0))
     assert one.column("session").to_pylist() == [0, 0, 0]

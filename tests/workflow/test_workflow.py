@@ -34,7 +34,11 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
     env = {"PATH": f"{bindir}:/usr/bin:/bin", "HOME": str(workdir), "HF_HUB_OFFLINE": "1"}
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", "--cores", "2", *args],
-        cwd=workdir, env=env, capture_output=True, text=True, timeout=900,
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     if check and proc.returncode != 0:
         pytest.fail(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
@@ -78,8 +82,9 @@ def test_the_message_table_keeps_every_message_of_each_export(built):
     import pyarrow.parquet as pq
 
     messages = pq.read_table(built / "results/messages.parquet")
-    reports = {s: json.loads((built / f"results/messages/{s}.json").read_text()) for s in ("anna_whatsapp",
-                                                                                          "marco_telegram")}
+    reports = {
+        s: json.loads((built / f"results/messages/{s}.json").read_text()) for s in ("anna_whatsapp", "marco_telegram")
+    }
     assert messages.num_rows == sum(r["messages"] for r in reports.values())
     assert reports["anna_whatsapp"]["lines_skipped"] == 0
 
@@ -98,13 +103,18 @@ def changed_config(workdir: Path, section: str, **values) -> str:
 
 def test_a_new_seed_reruns_only_segmenting_and_below(built):
     assert planned_rules(built, "--configfile", changed_config(built, "segments", seed=7)) == {
-        "all": 1, "dataset_stats": 1, "segment": 1,
+        "all": 1,
+        "dataset_stats": 1,
+        "segment": 1,
     }
 
 
 def test_a_new_session_gap_reruns_turns_and_below(built):
     assert planned_rules(built, "--configfile", changed_config(built, "turns", session_gap_hours=6)) == {
-        "all": 1, "build_turns": 1, "dataset_stats": 1, "segment": 1,
+        "all": 1,
+        "build_turns": 1,
+        "dataset_stats": 1,
+        "segment": 1,
     }
 
 
@@ -112,8 +122,12 @@ def test_dry_run_gives_a_reason_per_job(tmp_path, tiny_tokenizer_dir):
     workdir = make_workdir(tmp_path, base_model=str(tiny_tokenizer_dir))
     out = snakemake(workdir, "-n").stdout
     assert planned_rules(workdir) == {
-        "all": 1, "build_turns": 1, "combine_messages": 1, "dataset_stats": 1,
-        "parse_source": 2, "segment": 1,
+        "all": 1,
+        "build_turns": 1,
+        "combine_messages": 1,
+        "dataset_stats": 1,
+        "parse_source": 2,
+        "segment": 1,
     }
     assert out.count("reason: ") == 7  # one per job
     assert out.count("reason: Missing output files") == 6
