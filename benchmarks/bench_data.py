@@ -36,8 +36,8 @@ STYLES = ("android", "ios")
 @dataclass(frozen=True)
 class Stage:
     name: str
-    run: Callable[[Path], object]  # processes the export at the path; its result goes to `check`
-    prepare: Callable[[], None] = lambda: None  # imports and one-time set-up, not timed
+    run: Callable[[object], object]  # processes what `prepare` returned; its result goes to `check`
+    prepare: Callable[[Path], object] = lambda path: path  # imports, set-up and inputs, not timed
     check: Callable[[Path, object], bool | None] = lambda path, result: None  # exactness, not timed
 
 
@@ -46,13 +46,16 @@ def _floor(path: Path) -> list[str]:
     return path.read_text(encoding="utf-8").split("\n")
 
 
-def _prepare_parse() -> None:
+def _prepare_parse(path: Path) -> Path:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    import mindupload.sources.whatsapp  # noqa: F401
+    import mindupload.segment
+    import mindupload.sources.whatsapp
+    import mindupload.turns  # noqa: F401
 
     pc.sum(pa.array([0]))  # Arrow registers its compute kernels on first use
+    return path
 
 
 def _parse(path: Path):
@@ -69,9 +72,41 @@ def _check_parse(path: Path, result) -> bool:
     return table.num_rows == expected["messages"] and whatsapp_export.message_digest(rows) == expected["digest"]
 
 
+def _prepare_segment(path: Path):
+    return _parse(_prepare_parse(path)).table
+
+
+def _segment(messages):
+    """Turns (merge, split by time) and segments, rendered to JSONL lines; no tokenizer length check."""
+    from mindupload.render import Identity, Markers
+    from mindupload.segment import SegmentOptions, build_segments
+    from mindupload.turns import TurnOptions, build_turns
+
+    turns, _ = build_turns(messages, TurnOptions())
+    lines, _ = build_segments(
+        turns, Identity(name=whatsapp_export.PEOPLE[0]), Markers("<s>", "</s>"), SegmentOptions(), count_tokens=None
+    )
+    return lines
+
+
+def _data_half(path: Path):
+    """Raw export to segment files on disk: parse, turns, segments, JSONL written."""
+    from mindupload.render import Identity, Markers
+    from mindupload.segment import SegmentOptions, write_segments
+    from mindupload.turns import TurnOptions, build_turns
+
+    turns, _ = build_turns(_parse(path).table, TurnOptions())
+    paths = {split: OUT / f"{split}.jsonl" for split in ("train", "validation")}
+    return write_segments(
+        turns, Identity(name=whatsapp_export.PEOPLE[0]), Markers("<s>", "</s>"), SegmentOptions(), None, paths
+    )
+
+
 STAGES = [
     Stage("floor: read + split", _floor),
     Stage("whatsapp.parse", _parse, prepare=_prepare_parse, check=_check_parse),
+    Stage("turns + segment", _segment, prepare=_prepare_segment),
+    Stage("data half, end to end", _data_half, prepare=_prepare_parse),
 ]
 
 
@@ -82,11 +117,11 @@ def _child(stage_name: str, path: Path) -> None:
     """Run one stage once in this (fresh) process and print its measurements as JSON."""
     stage = next(s for s in STAGES if s.name == stage_name)
     started = time.perf_counter()
-    stage.prepare()
+    inputs = stage.prepare(path)
     setup = time.perf_counter() - started
     base_mb = _peak_mb()
     started = time.perf_counter()
-    result = stage.run(path)
+    result = stage.run(inputs)
     seconds = time.perf_counter() - started
     peak_mb = _peak_mb()
     exact = stage.check(path, result)

@@ -51,20 +51,19 @@ def cmd_turns(args: argparse.Namespace) -> None:
 def cmd_segment(args: argparse.Namespace) -> None:
     import pyarrow.parquet as pq
 
-    from mindupload import table, tokenizer
+    from mindupload import tokenizer
     from mindupload.render import Identity
-    from mindupload.segment import SegmentOptions, build_segments
+    from mindupload.segment import SegmentOptions, write_segments
 
     tok = tokenizer.load(args.base_model)
-    lines, report = build_segments(
+    report = write_segments(
         pq.read_table(args.turns),
         Identity(**json.loads(args.identity)),
         tokenizer.markers(tok),
         SegmentOptions(**json.loads(args.options)),
         tokenizer.counter(tok),
+        {"train": args.train, "validation": args.validation},
     )
-    table.write_lines_atomic(lines["train"], args.train)
-    table.write_lines_atomic(lines["validation"], args.validation)
     _write_json(report, args.report)
     log.info("segments: %s; own-turn coverage %.1f%%", report["segments"], 100 * report["own_turn_coverage"])
 
@@ -90,6 +89,46 @@ def cmd_config_docs(args: argparse.Namespace) -> None:
     from mindupload.config_docs import render
 
     sys.stdout.write(render())
+
+
+def cmd_axolotl_config(args: argparse.Namespace) -> None:
+    from mindupload import train_config
+
+    config = train_config.sections(json.loads(args.config_json))
+    device = args.device or config["training"]["device"]
+    cfg = train_config.render(
+        config,
+        base_model=args.base_model,
+        train_path=args.train,
+        validation_path=args.validation,
+        output_dir=args.output_dir,
+        prepared_dir=args.prepared_dir,
+        device=device,
+    )
+    train_config.validate(cfg, device)
+    train_config.write(cfg, args.out)
+    log.info("axolotl config for %s written to %s", train_config.resolve_device(device), args.out)
+
+
+def cmd_check(args: argparse.Namespace) -> None:
+    from mindupload import check
+
+    check.run(args.axolotl_config, args.train, args.validation, args.report_dir)
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from mindupload import train
+
+    train.run(args.axolotl_config, args.output_dir)
+
+
+def cmd_sample(args: argparse.Namespace) -> None:
+    from mindupload import sample
+    from mindupload.render import Identity
+
+    options = sample.Options(count=args.count, max_new_tokens=args.max_new_tokens, seed=args.seed)
+    identity = Identity(**json.loads(args.identity))
+    sample.run(args.base_model, args.adapter, identity, args.validation, args.out, options)
 
 
 def _write_json(data: dict, path: str) -> None:
@@ -144,6 +183,40 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("embedded-model", help="convert the bundled SmolLM2-135M-Instruct GGUF to a model folder")
     p.add_argument("--output", required=True)
     p.set_defaults(func=cmd_embedded_model)
+
+    p = sub.add_parser("axolotl-config", help="config -> axolotl YAML, validated by axolotl on CPU")
+    p.add_argument("--config-json", required=True, help="the config (at least `training` and `segments`) as JSON")
+    p.add_argument("--base-model", required=True, help="model folder or hub id (folders are made absolute)")
+    p.add_argument("--train", required=True, help="train.jsonl")
+    p.add_argument("--validation", required=True, help="validation.jsonl")
+    p.add_argument("--output-dir", required=True, help="axolotl's output_dir: checkpoints of a run in progress")
+    p.add_argument("--prepared-dir", required=True, help="where axolotl keeps tokenized datasets")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default: training.device")
+    p.add_argument("--out", required=True, help="the axolotl YAML to write")
+    p.set_defaults(func=cmd_axolotl_config)
+
+    p = sub.add_parser("check", help="axolotl preprocess + label/BOS/EOS/length checks -> report.html")
+    p.add_argument("--axolotl-config", required=True)
+    p.add_argument("--train", required=True)
+    p.add_argument("--validation", required=True)
+    p.add_argument("--report-dir", required=True, help="gets report.html and report.json")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("train", help="axolotl train (resumes an interrupted run) -> adapter folder")
+    p.add_argument("--axolotl-config", required=True)
+    p.add_argument("--output-dir", required=True, help="the adapter folder, written only when training finished")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("sample", help="a few sample replies from the trained adapter -> Markdown")
+    p.add_argument("--base-model", required=True)
+    p.add_argument("--adapter", required=True, help="the adapter folder written by `train`")
+    p.add_argument("--identity", required=True, help="Identity as JSON")
+    p.add_argument("--validation", required=True, help="validation.jsonl: prompts come from its contexts")
+    p.add_argument("--out", required=True)
+    p.add_argument("--count", type=int, default=3)
+    p.add_argument("--max-new-tokens", type=int, default=60)
+    p.add_argument("--seed", type=int, default=42)
+    p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("config-docs", help="print config/README.md, generated from the config schema")
     p.set_defaults(func=cmd_config_docs)

@@ -11,10 +11,12 @@ messages segment in about a second; the text itself is laid out by `render.layou
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import os
 import random
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -22,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 
 from mindupload.render import Identity, Markers, Piece, example_json, head, layout, line
+from mindupload.table import atomic_text_file
 from mindupload.turns import change_points
 
 SPLITS = ("train", "validation")
@@ -261,6 +264,27 @@ def _segment_lengths(rendered: list[list[Piece]], count_tokens: TokenCounter) ->
 # ---------------------------------------------------------------- the stage
 
 
+def examples(
+    turns: pa.Table,
+    identity: Identity,
+    markers: Markers,
+    options: SegmentOptions,
+    count_tokens: TokenCounter | None,
+    stats: SegmentStats,
+) -> Iterator[tuple[str, str]]:
+    """(split, JSONL line) for every example, in order. `count_tokens=None` skips the length check."""
+    segments = cut(turns, options, stats)
+    renderer = Renderer(turns, identity, markers)
+    if count_tokens is None:
+        fitted: Iterable[tuple[Segment, list[Piece]]] = ((seg, renderer.pieces(seg)) for seg in segments)
+    else:
+        fitted = fit_to_length(segments, renderer, count_tokens, options.sequence_len, stats)
+    for seg, pcs in fitted:
+        stats.segments[seg.split] += 1
+        stats.turns_per_segment[seg.turns] += 1
+        yield seg.split, example_json(pcs)
+
+
 def build_segments(
     turns: pa.Table,
     identity: Identity,
@@ -268,22 +292,26 @@ def build_segments(
     options: SegmentOptions,
     count_tokens: TokenCounter | None,
 ) -> tuple[dict[str, list[str]], dict]:
-    """JSON lines per split, and the stage's report. `count_tokens=None` skips the length check (benchmarks)."""
+    """JSON lines per split, in memory, and the stage's report."""
     stats = SegmentStats()
-    segments = cut(turns, options, stats)
-    renderer = Renderer(turns, identity, markers)
-    if count_tokens is None:
-        fitted = [(seg, renderer.pieces(seg)) for seg in segments]
-    else:
-        fitted = fit_to_length(segments, renderer, count_tokens, options.sequence_len, stats)
     lines: dict[str, list[str]] = {split: [] for split in SPLITS}
-    for seg, pcs in fitted:
-        lines[seg.split].append(example_json(pcs))
-        stats.segments[seg.split] += 1
-        stats.turns_per_segment[seg.turns] += 1
+    for split, line_ in examples(turns, identity, markers, options, count_tokens, stats):
+        lines[split].append(line_)
     return lines, stats.as_dict()
 
 
-def own_rows(segments: Sequence[Segment]) -> list[int]:
-    """The turns-table rows of the own turns the segments train on (for checks and tests)."""
-    return [ex.own for seg in segments for ex in seg.exchanges]
+def write_segments(
+    turns: pa.Table,
+    identity: Identity,
+    markers: Markers,
+    options: SegmentOptions,
+    count_tokens: TokenCounter | None,
+    paths: dict[str, str | os.PathLike],
+) -> dict:
+    """Stream the examples into one JSONL file per split (each written atomically); the stage's report."""
+    stats = SegmentStats()
+    with contextlib.ExitStack() as stack:
+        files = {split: stack.enter_context(atomic_text_file(paths[split])) for split in SPLITS}
+        for split, line_ in examples(turns, identity, markers, options, count_tokens, stats):
+            files[split].write(line_ + "\n")
+    return stats.as_dict()

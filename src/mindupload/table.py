@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TextIO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -57,35 +59,39 @@ def empty() -> pa.Table:
 
 
 def write_atomic(table: pa.Table, path: str | os.PathLike) -> None:
-    """Write Parquet to a temporary file beside `path`, then rename: no half-written table is ever seen."""
-    _atomic(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+    """Parquet that appears at `path` only once complete: no half-written table is ever seen."""
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
 
 
 def write_text_atomic(text: str, path: str | os.PathLike) -> None:
-    def write(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-
-    _atomic(path, write)
+    with atomic_text_file(path) as f:
+        f.write(text)
 
 
 def write_lines_atomic(lines: Iterable[str], path: str | os.PathLike) -> None:
-    def write(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-            for line in lines:
-                f.write(line)
-                f.write("\n")
-
-    _atomic(path, write)
+    with atomic_text_file(path) as f:
+        for line in lines:
+            f.write(line)
+            f.write("\n")
 
 
-def _atomic(path: str | os.PathLike, write) -> None:
+@contextlib.contextmanager
+def atomic_text_file(path: str | os.PathLike) -> Iterator[TextIO]:
+    """A UTF-8 text file that appears at `path` only when the block finishes without an error."""
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as f:
+        yield f
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[str]:
+    """A temporary path beside `path`, renamed onto it when the block succeeds and removed when it fails."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        write(tmp)
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
