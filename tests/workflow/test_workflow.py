@@ -90,7 +90,7 @@ def test_the_message_table_keeps_every_message_of_each_export(built):
 
 
 def test_touching_nothing_reruns_nothing(built):
-    assert planned_rules(built) == {}
+    assert planned_rules(built, "dataset") == {}
 
 
 def changed_config(workdir: Path, section: str, **values) -> str:
@@ -102,16 +102,16 @@ def changed_config(workdir: Path, section: str, **values) -> str:
 
 
 def test_a_new_seed_reruns_only_segmenting_and_below(built):
-    assert planned_rules(built, "--configfile", changed_config(built, "segments", seed=7)) == {
-        "all": 1,
+    assert planned_rules(built, "dataset", "--configfile", changed_config(built, "segments", seed=7)) == {
+        "dataset": 1,
         "dataset_stats": 1,
         "segment": 1,
     }
 
 
 def test_a_new_session_gap_reruns_turns_and_below(built):
-    assert planned_rules(built, "--configfile", changed_config(built, "turns", session_gap_hours=6)) == {
-        "all": 1,
+    assert planned_rules(built, "dataset", "--configfile", changed_config(built, "turns", session_gap_hours=6)) == {
+        "dataset": 1,
         "build_turns": 1,
         "dataset_stats": 1,
         "segment": 1,
@@ -123,15 +123,37 @@ def test_dry_run_gives_a_reason_per_job(tmp_path, tiny_tokenizer_dir):
     out = snakemake(workdir, "-n").stdout
     assert planned_rules(workdir) == {
         "all": 1,
+        "axolotl_config": 1,
         "build_turns": 1,
+        "check": 1,
         "combine_messages": 1,
         "dataset_stats": 1,
         "parse_source": 2,
+        "sample_replies": 1,
         "segment": 1,
+        "train": 1,
     }
-    assert out.count("reason: ") == 7  # one per job
-    assert out.count("reason: Missing output files") == 6
+    assert out.count("reason: ") == 11  # one per job
+    assert out.count("reason: Missing output files") == 10
     assert not (workdir / "results").exists()
+
+
+def test_main_job_checks_trains_and_samples_then_reruns_nothing(tmp_path, tiny_llama_dir):
+    """`snakemake` with everything: dataset, axolotl preprocess + check, CPU training, sample replies."""
+    workdir = make_workdir(tmp_path, base_model=str(tiny_llama_dir))
+    cfg = yaml.safe_load((workdir / "config/config.yaml").read_text())
+    cfg["training"]["max_steps"] = 2
+    (workdir / "config/config.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True))
+    snakemake(workdir)
+    report = json.loads((workdir / "results/check/report.json").read_text())
+    assert report["ok"] is True, report
+    assert (workdir / "results/check/report.html").stat().st_size > 0
+    for name in ("adapter_model.safetensors", "adapter_config.json"):
+        assert (workdir / "results/adapter" / name).stat().st_size > 0
+    adapter_config = json.loads((workdir / "results/adapter/adapter_config.json").read_text())
+    assert Path(adapter_config["base_model_name_or_path"]).is_absolute()
+    assert "Elijah" in (workdir / "results/samples.md").read_text()
+    assert planned_rules(workdir) == {}
 
 
 def test_lint_is_clean():

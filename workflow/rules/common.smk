@@ -21,7 +21,8 @@ wildcard_constraints:
 
 
 def get_final_output():
-    return rules.dataset.input
+    """The main job: the dataset, its format check, a trained adapter and sample replies."""
+    return [*rules.dataset.input, rules.check.output.html, rules.sample_replies.output[0]]
 
 
 def source_json(wildcards):
@@ -42,3 +43,8 @@ def json_param(options):
     """A dataclass as a JSON param; a function, so Snakemake does not read `{me}` in it as a wildcard."""
     text = json.dumps(asdict(options), ensure_ascii=False, sort_keys=True)
     return lambda wildcards: text
+
+
+def training_json(wildcards):
+    """The sections the axolotl config is rendered from, and nothing else (so nothing else reruns it)."""
+    return json.dumps({k: config[k] for k in ("training", "segments")}, ensure_ascii=False, sort_keys=True)

@@ -1,0 +1,43 @@
+# Our config -> the axolotl config, validated by axolotl's own schema on CPU before anything runs.
+rule axolotl_config:
+    input:
+        train=rules.segment.output.train,
+        validation=rules.segment.output.validation,
+        base_model=base_model_input,
+    output:
+        "results/train/axolotl.yaml",
+    log:
+        "logs/axolotl_config/axolotl_config.log",
+    params:
+        config=training_json,
+        base_model=config["base_model"],
+        work_dir="results/train/work",
+        prepared_dir="results/train/prepared",
+    conda:
+        "../../envs/train.yaml"
+    localrule: True
+    shell:
+        "mindupload axolotl-config --config-json {params.config:q} --base-model {params.base_model:q} "
+        "--train {input.train} --validation {input.validation} --output-dir {params.work_dir} "
+        "--prepared-dir {params.prepared_dir} --out {output} 2> {log}"
+
+
+# axolotl's own preprocess, then every example checked (labels, BOS/EOS, length) -> a readable report.
+rule check:
+    input:
+        axolotl_config=rules.axolotl_config.output,
+        train=rules.segment.output.train,
+        validation=rules.segment.output.validation,
+    output:
+        html="results/check/report.html",
+        json="results/check/report.json",
+    log:
+        "logs/check/check.log",
+    params:
+        report_dir=subpath(output.json, parent=True),
+    conda:
+        "../../envs/train.yaml"
+    localrule: True
+    shell:
+        "mindupload check --axolotl-config {input.axolotl_config} --train {input.train} "
+        "--validation {input.validation} --report-dir {params.report_dir} 2> {log}"

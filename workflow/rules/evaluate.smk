@@ -1,0 +1,21 @@
+# A few replies from the trained clone to held-out conversations, rendered by the chat prompt's code.
+rule sample_replies:
+    input:
+        adapter=rules.train.output,
+        validation=rules.segment.output.validation,
+        base_model=base_model_input,
+    output:
+        "results/samples.md",
+    log:
+        "logs/sample_replies/sample_replies.log",
+    params:
+        base_model=config["base_model"],
+        identity=json_param(Identity.from_config(config)),
+        seed=config["segments"]["seed"],
+    conda:
+        "../../envs/train.yaml"
+    localrule: True
+    shell:
+        "mindupload sample --base-model {params.base_model:q} --adapter {input.adapter} "
+        "--identity {params.identity:q} --validation {input.validation} --seed {params.seed} "
+        "--out {output} 2> {log}"
