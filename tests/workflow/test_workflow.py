@@ -154,6 +154,9 @@ def test_main_job_checks_trains_and_samples_then_reruns_nothing(tmp_path, tiny_l
     assert Path(adapter_config["base_model_name_or_path"]).is_absolute()
     assert "Elijah" in (workdir / "results/samples.md").read_text()
     assert planned_rules(workdir) == {}
+    snakemake(workdir, "merge")  # axolotl merge-lora: a plain model folder that loads without PEFT
+    assert (workdir / "results/merged/config.json").is_file()
+    assert list((workdir / "results/merged").glob("*.safetensors"))
 
 
 def test_lint_is_clean():

@@ -18,3 +18,24 @@ rule train:
         "../../envs/train.yaml"
     shell:
         "mindupload train --axolotl-config {input.axolotl_config} --output-dir {output} 2> {log}"
+
+
+# Optional (`snakemake merge`): the adapter merged into the base model, for runtimes without LoRA support.
+rule merge:
+    input:
+        axolotl_config=rules.axolotl_config.output,
+        adapter=rules.train.output,
+    output:
+        directory("results/merged"),
+    log:
+        "logs/merge/merge.log",
+    params:
+        work_dir="results/train/merge-work",
+    threads: workflow.cores
+    resources:
+        mem_mb=16000,
+    conda:
+        "../../envs/train.yaml"
+    shell:
+        "AXOLOTL_DO_NOT_TRACK=1 axolotl merge-lora {input.axolotl_config} --lora-model-dir {input.adapter} "
+        "--output-dir {params.work_dir} > {log} 2>&1 && mv {params.work_dir}/merged {output} && rm -r {params.work_dir}"
