@@ -1,4 +1,4 @@
-from mindupload.render import Identity, Markers, Turn, pieces, prompt, stop_strings
+from mindupload.render import Identity, Markers, Turn, example_json, pieces, prompt, stop_strings
 
 ME = Identity(name="Elijah")
 MARKERS = Markers(bos="<bos>", eos="<eos>")
@@ -58,3 +58,10 @@ def test_served_prompt_renders_exactly_like_the_training_example():
 def test_stop_strings_are_the_start_of_another_persons_turn():
     assert stop_strings(ME) == ["\nElijah:", "\nfriend:"]
     assert stop_strings(ME, others=["Anna"]) == ["\nAnna:", "\nElijah:", "\nfriend:"]
+
+
+def test_jsonl_lines_are_what_json_dumps_writes():
+    import json
+
+    out = pieces([friend('say "hi"\n\tthere 🙃 \u2028'), me("ok\\no")], ME, MARKERS)
+    assert example_json(out) == json.dumps({"segments": [p.as_json() for p in out]}, ensure_ascii=False)
