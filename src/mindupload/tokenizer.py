@@ -18,8 +18,8 @@ def load(base_model: str):
     """AutoTokenizer for a local folder or a hub id, with errors a user can act on."""
     from transformers import AutoTokenizer
 
-    path = Path(base_model)
-    local = path.exists() or base_model.startswith((".", "/", "~")) or path.parts[:1] == ("results",)
+    local = looks_local(base_model)
+    path = Path(base_model).expanduser()
     if local and not path.is_dir():
         raise UserError(
             f"base_model {base_model!r}: no such folder. Point `base_model` at a model folder or a hub id "
@@ -34,6 +34,12 @@ def load(base_model: str):
             + (" (HF_HUB_OFFLINE=1 is set, so hub ids cannot be fetched)" if offline else "")
             + f": {str(e).splitlines()[0]} Check the name, your network and Hugging Face login, or use a local folder."
         ) from None
+
+
+def looks_local(name: str) -> bool:
+    """A folder rather than a hub id (`org/name`): it exists, or it is written like a path."""
+    path = Path(name).expanduser()
+    return path.exists() or name.startswith((".", "/", "~")) or name.count("/") > 1 or path.parts[0] == "results"
 
 
 def markers(tokenizer) -> Markers:

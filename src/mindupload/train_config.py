@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from mindupload.errors import UserError
+from mindupload.tokenizer import looks_local
 
 log = logging.getLogger(__name__)
 
@@ -170,12 +171,6 @@ def axolotl_environ(cfg: dict) -> dict[str, str]:
 
 def is_cpu_config(cfg: dict) -> bool:
     return all(cfg.get(key) == value for key, value in CPU_SAFE.items())
-
-
-def looks_local(name: str) -> bool:
-    """A folder rather than a hub id (`org/name`): it exists, or it is written like a path."""
-    path = Path(name).expanduser()
-    return path.exists() or name.startswith((".", "/", "~")) or name.count("/") > 1 or path.parts[0] == "results"
 
 
 def resolve_base_model(name: str) -> str:
