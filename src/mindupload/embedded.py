@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import shutil
-import tempfile
 from pathlib import Path
 
 from mindupload.errors import UserError
+from mindupload.table import atomic_dir
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +35,7 @@ def convert(out_dir: str | Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     src = gguf_folder()
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with atomic_dir(out_dir) as tmp:
         tokenizer = AutoTokenizer.from_pretrained(src, gguf_file=GGUF_FILE)
         tokenizer.add_special_tokens(SPECIAL_TOKENS)
         model = AutoModelForCausalLM.from_pretrained(src, gguf_file=GGUF_FILE, dtype="float32")
@@ -49,10 +45,4 @@ def convert(out_dir: str | Path) -> None:
             setattr(model.generation_config, f"{name}_token_id", token_id)
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     log.info("converted %s to %s", GGUF_FILE, out_dir)

@@ -16,11 +16,11 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from mindupload import train_config
 from mindupload.errors import UserError
+from mindupload.table import atomic_dir
 
 log = logging.getLogger(__name__)
 
@@ -165,9 +165,7 @@ def publish(work: Path, final: Path, cfg: dict, resumed: Path | None) -> None:
     missing = [name for name in ADAPTER_FILES if not (work / name).is_file()]
     if missing:
         raise UserError(f"axolotl finished without writing {', '.join(missing)} in {work}; see its messages above.")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
-    try:
+    with atomic_dir(final) as tmp:
         for name in (*ADAPTER_FILES, *EXTRA_FILES):
             if (work / name).is_file():
                 shutil.copy2(work / name, tmp / name)
@@ -176,21 +174,6 @@ def publish(work: Path, final: Path, cfg: dict, resumed: Path | None) -> None:
             (tmp / "trainer_state.json").write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
         summary = training_summary(cfg, state, resumed)
         (tmp / "training.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-        _replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def _replace(tmp: Path, final: Path) -> None:
-    if final.exists():
-        old = final.with_name(f".{final.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        final.rename(old)
-        tmp.rename(final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        tmp.rename(final)
 
 
 def _trainer_state(work: Path) -> dict | None:
