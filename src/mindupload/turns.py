@@ -107,7 +107,8 @@ def merge_runs(messages: pa.Table, session: np.ndarray) -> pa.Table:
     values = messages.column("text").combine_chunks()
     text = pc.binary_join(pa.ListArray.from_arrays(pa.array(offsets), values), "\n")
     conv = messages.column("conversation_id").take(first)
-    turn_index = np.arange(len(first)) - np.flatnonzero(change_points(conv))[np.cumsum(change_points(conv)) - 1]
+    new_conv = change_points(conv)
+    turn_index = np.arange(len(first)) - np.flatnonzero(new_conv)[np.cumsum(new_conv) - 1]
     return pa.table(
         {
             "conversation_id": conv,
