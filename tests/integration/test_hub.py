@@ -114,9 +114,8 @@ def test_an_unchanged_dataset_makes_no_new_commit_and_a_changed_one_does(fake_hu
     assert upload(env, dataset, third).returncode == 0
     repo = fake_hub.repo("dataset", "elijah/chats")
     assert len(repo.commits) == 2 and json.loads(third.read_text())["revision"] == repo.head.oid
-    assert repo.at(json.loads(first.read_text())["revision"]).files["data/validation.jsonl"] != (
-        repo.head.files["data/validation.jsonl"]
-    )
+    before = repo.at(json.loads(first.read_text())["revision"])
+    assert before.files["data/validation.jsonl"] != repo.head.files["data/validation.jsonl"]
 
 
 def test_no_token_is_one_clear_line_and_nothing_is_sent(fake_hub, dataset, tmp_path):
