@@ -31,6 +31,11 @@ DISCLOSURE = (
 # ---------------------------------------------------------------- token and client
 
 
+def require_repo(repo: str, setting: str) -> None:
+    if not repo:
+        raise UserError(f"{setting} is not set: name the Hub repo to push to in the config (see docs/hub.md).")
+
+
 def require_token(setting: str) -> str:
     """The token from huggingface_hub's lookup, or a one-line UserError before anything is sent."""
     from huggingface_hub import constants, get_token
@@ -80,6 +85,12 @@ def ensure_repo(api, repo_id: str, repo_type: str, private: bool, setting: str) 
             f"{setting} {repo_id!r} exists and is public while hub.private is true: make it private on the Hub or "
             "choose another repo. Nothing was uploaded."
         )
+    if info.private and not private:  # making a repo public is a step to take on the Hub, knowingly
+        log.warning(
+            "%s %s exists and is private: it stays private (hub.private: false only applies to new repos)",
+            setting,
+            repo_id,
+        )
 
 
 def describe_base_model(name: str) -> dict:
@@ -98,15 +109,12 @@ def _status(error) -> str:
 # ---------------------------------------------------------------- the dataset
 
 
-def split_counts(path: str | Path) -> dict[str, int]:
+def split_counts(path: str | Path, split: str) -> dict[str, int]:
     """Examples and trained (own) turns in one JSONL split: counts only, the text is not kept."""
-    examples = own_turns = 0
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                examples += 1
-                own_turns += sum(1 for piece in json.loads(line)["segments"] if piece["label"])
-    return {"examples": examples, "own_turns": own_turns}
+    from mindupload.check import read_examples
+
+    examples = read_examples(path, split)  # a malformed line is a UserError naming file and line
+    return {"examples": len(examples), "own_turns": sum(label for ex in examples for label, _ in ex.pieces)}
 
 
 def size_category(n: int) -> str:
@@ -186,7 +194,8 @@ def push_dataset(
 
     setting = "hub.dataset_repo"
     files = {DATA_FILES["train"]: Path(train), DATA_FILES["validation"]: Path(validation)}
-    counts = {"train": split_counts(train), "validation": split_counts(validation)}
+    require_repo(repo, setting)
+    counts = {"train": split_counts(train, "train"), "validation": split_counts(validation, "validation")}
     card = dataset_card(counts, report, settings)
     token = require_token(setting)
     api = client(token)
@@ -332,6 +341,7 @@ def push_adapter(repo: str, private: bool, adapter_dir: str | Path, settings: di
     from huggingface_hub import CommitOperationAdd
 
     setting = "hub.model_repo"
+    require_repo(repo, setting)
     adapter_dir = Path(adapter_dir)
     paths = adapter_files(adapter_dir)
     contents = {p.name: p.read_bytes() for p in paths}

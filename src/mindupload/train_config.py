@@ -71,6 +71,9 @@ MANAGED = {
     "wandb_project": "training.wandb_project",
     **{key: f"training.{key}" for key in TRAINING_KEYS},
     **dict.fromkeys(("datasets", "test_datasets", "dataset_prepared_path", "output_dir"), WORKFLOW),
+    # axolotl's own pushes would skip our private-by-default repos and cards: the `hub` section does them.
+    "hub_model_id": "hub.model_repo",
+    "push_dataset_to_hub": "hub.dataset_repo",
 }
 SECRET_KEY = re.compile(r"(api_key|secret|password|(^|_)token)$")
 

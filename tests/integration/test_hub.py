@@ -272,3 +272,10 @@ def test_rendered_config_never_holds_the_token(fake_hub, token, dataset, tmp_pat
     cfg = yaml.safe_load(out.read_text())
     assert cfg["datasets"][0]["path"] == "elijah/chats" and cfg["hf_use_auth_token"] is True
     assert token not in out.read_text() and token not in proc.stderr
+
+
+def test_private_false_never_makes_an_existing_private_repo_public(fake_hub, token, dataset, tmp_path):
+    fake_hub.repos[("dataset", "elijah/chats")] = Repo("dataset", "elijah/chats", private=True)
+    proc = upload(hub_env(fake_hub, tmp_path, token), dataset, tmp_path / "r.json", private="false")
+    assert proc.returncode == 0, proc.stderr
+    assert fake_hub.repo("dataset", "elijah/chats").private is True and "it stays private" in proc.stderr

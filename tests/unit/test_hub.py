@@ -33,7 +33,7 @@ def receipt_for(splits: dict[str, Path]) -> dict:
 
 
 def test_the_dataset_card_has_hub_metadata_counts_and_no_text(splits):
-    counts = {split: hub.split_counts(path) for split, path in splits.items()}
+    counts = {split: hub.split_counts(path, split) for split, path in splits.items()}
     assert counts == {"train": {"examples": 3, "own_turns": 3}, "validation": {"examples": 1, "own_turns": 1}}
     card = str(hub.dataset_card(counts, {"own_turn_coverage": 0.5}, {"segments": {"seed": 3}}))
     meta = front_matter(card)
@@ -167,3 +167,25 @@ def test_check_runs_on_the_local_twin_of_a_hub_config(splits):
     stale = {**cfg, "datasets": [{**cfg["datasets"][0], "revision": "b" * 40}]}
     with pytest.raises(UserError, match=r"does not read elijah/chats at a{40}"):
         check.local_twin(stale, receipt_path, splits["train"], splits["validation"])
+
+
+def test_axolotls_own_hub_pushes_are_refused_in_the_pass_through(tiny_llama_dir, splits, tmp_path):
+    for key, ours in (("hub_model_id", "hub.model_repo"), ("push_dataset_to_hub", "hub.dataset_repo")):
+        with pytest.raises(UserError, match=f"training.axolotl.{key}: set it as `{ours}` instead"):
+            train_config.render(
+                train_config.sections({"training": {"axolotl": {key: "elijah/x"}}}),
+                base_model=str(tiny_llama_dir),
+                train_path=splits["train"],
+                validation_path=splits["validation"],
+                output_dir=tmp_path / "work",
+                prepared_dir=tmp_path / "prepared",
+                device="cpu",
+            )
+
+
+def test_an_unset_repo_is_a_clear_error_before_any_token_lookup(splits, tmp_path):
+    with pytest.raises(UserError, match=r"hub.dataset_repo is not set"):
+        hub.push_dataset("", True, splits["train"], splits["validation"], {}, {}, str(tmp_path / "r.json"))
+    with pytest.raises(UserError, match=r"hub.model_repo is not set"):
+        hub.push_adapter("", True, tmp_path, {}, str(tmp_path / "m.json"))
+    assert not (tmp_path / "r.json").exists()
