@@ -60,6 +60,8 @@ class Request:
     path: str
     headers: dict[str, str]  # names in lower case
     body: bytes
+    status: int = 0  # what the fake Hub answered
+    unknown: bool = False  # no such endpoint here: the client made a call this server does not play
 
 
 class FakeHub:
@@ -90,6 +92,9 @@ class FakeHub:
         commit = self.repo(repo_type, repo_id).at(revision)
         return dict(commit.files) if commit else {}
 
+    def unknown_calls(self) -> list[str]:
+        return [f"{r.method} {r.path}" for r in self.requests if r.unknown]
+
     def commits(self) -> list[Request]:
         return [r for r in self.requests if r.method == "POST" and "/commit/" in r.path]
 
@@ -116,10 +121,12 @@ def _handler(hub: FakeHub):
             request = Request(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
             with hub.lock:
                 hub.requests.append(request)
+            self._request = request
             return request
 
         def _send(self, status: int, payload=None, raw: bytes | None = None, headers: dict | None = None) -> None:
             body = raw if raw is not None else json.dumps(payload if payload is not None else {}).encode()
+            self._request.status = status
             self.send_response(status)
             self.send_header("Content-Type", "application/json" if raw is None else "application/octet-stream")
             self.send_header("Content-Length", str(len(body)))
@@ -192,6 +199,7 @@ def _handler(hub: FakeHub):
                 return self._resolve(kind, m["repo"], m["rev"], m["path"])
             if m := API.match(path):
                 return self._api(m["type"], m["repo"], m["rest"] or "", request, query)
+            request.unknown = True
             return self._error(404, f"no such endpoint {request.method} {path}")
 
         def _api(self, repo_type: str, repo_id: str, rest: str, request: Request, query: dict) -> None:
@@ -219,6 +227,7 @@ def _handler(hub: FakeHub):
                     return None
                 recursive = query.get("recursive", ["false"])[0].lower() == "true"
                 return self._send(200, _tree(commit, m["dir"] or "", recursive))
+            request.unknown = True
             return self._error(404, f"no such endpoint {request.method} {request.path}")
 
         # -------------------------------------------------------- repos and uploads

@@ -33,6 +33,7 @@ def token() -> str:
 def fake_hub(token):
     with FakeHub(token) as hub:
         yield hub
+    assert hub.unknown_calls() == []  # every call the client made is one this server plays as the Hub does
 
 
 @pytest.fixture

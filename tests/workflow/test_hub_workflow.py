@@ -82,25 +82,36 @@ def test_upload_pushes_privately_reruns_only_for_a_new_dataset(tmp_path, tiny_to
         assert len(repo.commits) == 2
         assert json.loads((workdir / "results/hub/dataset.json").read_text())["revision"] == repo.head.oid
         assert_token_kept_secret(workdir, token, first, second, third)
+        assert hub.unknown_calls() == []
 
 
-def test_training_from_the_hub_pins_the_pushed_revision_and_check_passes(tmp_path, tiny_llama_dir):
+def test_training_from_the_hub_reads_the_pushed_revision(tmp_path, tiny_llama_dir):
+    """`train_from: hub`: the axolotl config pins the receipt's revision, check passes on the local twin, and
+    axolotl's training run fetches both splits from the (fake) Hub at that revision."""
     token = new_token()
     with FakeHub(token) as hub:
         hub_config = {"dataset_repo": "elijah/chats", "train_from": "hub"}
         workdir = new_workdir(tmp_path / "wf", base_model=str(tiny_llama_dir), hub=hub_config)
+        cfg = yaml.safe_load((workdir / "config/config.yaml").read_text())
+        cfg["training"]["max_steps"] = 1
+        (workdir / "config/config.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True))
         env = hub_env(hub, tmp_path, token)
-        proc = run(workdir, env, "check")
+        proc = run(workdir, env, "train")
         receipt = json.loads((workdir / "results/hub/dataset.json").read_text())
-        cfg = yaml.safe_load((workdir / "results/train/axolotl.yaml").read_text())
-        assert cfg["datasets"] == [
+        axolotl = yaml.safe_load((workdir / "results/train/axolotl.yaml").read_text())
+        assert axolotl["datasets"] == [
             {"path": "elijah/chats", "revision": receipt["revision"], "split": "train", "type": "input_output"}
         ]
-        assert cfg["test_datasets"][0] == {**cfg["datasets"][0], "split": "validation"}
+        assert axolotl["test_datasets"][0] == {**axolotl["datasets"][0], "split": "validation"}
         assert json.loads((workdir / "results/check/report.json").read_text())["ok"] is True
+        assert (workdir / "results/adapter/adapter_model.safetensors").stat().st_size > 0
+        fetched = {r.path for r in hub.requests if r.method == "GET" and "/resolve/" in r.path}
+        for split in ("train", "validation"):
+            assert f"/datasets/elijah/chats/resolve/{receipt['revision']}/data/{split}.jsonl" in fetched
         assert_token_kept_secret(workdir, token, proc)
-        # `train` and `all` would now read that revision; the upload itself is part of the main job
-        assert set(planned_rules(workdir)) == {"all", "dataset_stats", "train", "sample_replies"}
+        assert files_containing(workdir / "results/adapter", token) == []
+        assert hub.unknown_calls() == []
+        assert set(planned_rules(workdir)) == {"all", "dataset_stats", "sample_replies"}
 
 
 def test_the_hub_rules_join_the_dag_only_when_configured(tmp_path, tiny_tokenizer_dir):
