@@ -22,7 +22,8 @@ wildcard_constraints:
 
 
 def get_final_output():
-    """The main job: the dataset, its format check, a trained adapter and sample replies."""
+    """The main job: the dataset, its format check, a trained adapter and sample replies; the Hub pushes
+    only when a repo is named in `hub:` (nothing leaves the machine otherwise)."""
     hub = config["hub"]
     return [
         *rules.dataset.input,
@@ -73,7 +74,7 @@ def hub_dataset_settings(wildcards):
     settings = {
         "segments": asdict(SegmentOptions.from_config(config)),
         "turns": {"session_gap_hours": turns["session_gap_hours"], "media": turns["media"]},
-        "split": config["split"],
+        "split": {"validation_fraction": config["split"]["validation_fraction"]},
         "identity": {"use_real_names": config["identity"]["use_real_names"]},
     }
     return json.dumps(settings, sort_keys=True)
