@@ -59,6 +59,7 @@ def client(token: str):
 
 def resolve_repo(api, repo: str, setting: str) -> str:
     """`name` alone means the token owner's namespace; the whoami call also proves the token works."""
+    from httpx import HTTPError
     from huggingface_hub.errors import HfHubHTTPError
 
     try:
@@ -67,18 +68,20 @@ def resolve_repo(api, repo: str, setting: str) -> str:
         raise UserError(
             f"{setting}: the Hub refused the token ({_status(e)}); check HF_TOKEN or `hf auth login`."
         ) from None
+    except HTTPError as e:
+        raise UserError(f"{setting}: {_status(e)}. Nothing was sent.") from None
     return repo if "/" in repo else f"{user}/{repo}"
 
 
 def ensure_repo(api, repo_id: str, repo_type: str, private: bool, setting: str) -> None:
     """Create the repo with the asked visibility; an existing public repo is refused when private was asked
     (create_repo leaves an existing repo's visibility as it is)."""
-    from huggingface_hub.errors import HfHubHTTPError
+    from httpx import HTTPError
 
     try:
         api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
         info = api.repo_info(repo_id, repo_type=repo_type)
-    except HfHubHTTPError as e:
+    except HTTPError as e:
         raise UserError(f"{setting} {repo_id!r}: the Hub refused to create or read it ({_status(e)}).") from None
     if private and not info.private:
         raise UserError(
@@ -102,8 +105,13 @@ def describe_base_model(name: str) -> dict:
 
 
 def _status(error) -> str:
+    """What went wrong, in a few words: the Hub's HTTP status, or that it could not be reached."""
+    from huggingface_hub import constants
+
     response = getattr(error, "response", None)
-    return f"HTTP {response.status_code}" if response is not None else type(error).__name__
+    if response is not None:
+        return f"HTTP {response.status_code}"
+    return f"could not reach the Hub at {constants.ENDPOINT} ({type(error).__name__})"
 
 
 # ---------------------------------------------------------------- the dataset
@@ -211,13 +219,13 @@ def push_dataset(
 
 
 def _commit(api, repo_id: str, repo_type: str, operations: list, message: str, setting: str):
-    from huggingface_hub.errors import HfHubHTTPError
+    from httpx import HTTPError
 
     try:
         return api.create_commit(repo_id, operations=operations, commit_message=message, repo_type=repo_type)
     except ValueError as e:  # huggingface_hub's verdict on the card's metadata (the Hub checks it first)
         raise UserError(f"{setting} {repo_id!r}: {' '.join(str(e).split())}") from None
-    except HfHubHTTPError as e:
+    except HTTPError as e:
         raise UserError(f"{setting} {repo_id!r}: the Hub refused the upload ({_status(e)}).") from None
 
 

@@ -280,3 +280,11 @@ def test_private_false_never_makes_an_existing_private_repo_public(fake_hub, tok
     proc = upload(hub_env(fake_hub, tmp_path, token), dataset, tmp_path / "r.json", private="false")
     assert proc.returncode == 0, proc.stderr
     assert fake_hub.repo("dataset", "elijah/chats").private is True and "it stays private" in proc.stderr
+
+
+def test_an_unreachable_hub_is_one_clear_line(dataset, tmp_path, token):
+    with FakeHub(token) as closed:
+        pass  # started and stopped: nothing listens on its port now
+    proc = upload(hub_env(closed, tmp_path, token), dataset, tmp_path / "r.json")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert f"hub.dataset_repo: could not reach the Hub at {closed.url} (ConnectError). Nothing was sent." in proc.stderr
