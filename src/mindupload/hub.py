@@ -132,7 +132,7 @@ def size_category(n: int) -> str:
     return "1M<n<10M"
 
 
-def dataset_card(counts: dict[str, dict], report: dict, settings: dict):
+def dataset_card(counts: dict[str, dict], report: dict, settings: dict, repo_id: str = "<repo>"):
     """The dataset card: Hub metadata (configs and splits, task, tags) and a description built from counts and
     settings only. `settings` holds no names and no message text (see workflow/rules/common.smk)."""
     from huggingface_hub import DatasetCard, DatasetCardData
@@ -185,7 +185,7 @@ Segmenting: {_inline(lengths)}.
 ```
 
 Load it pinned to a revision (the workflow's receipt `results/hub/dataset.json` records it):
-`datasets.load_dataset("<repo>", revision="<sha>")`, with a token that can read the repo.
+`datasets.load_dataset("{repo_id}", revision="<sha>")`, with a token that can read the repo.
 """
     return DatasetCard(f"---\n{data.to_yaml()}\n---\n{body}")
 
@@ -204,10 +204,10 @@ def push_dataset(
     files = {DATA_FILES["train"]: Path(train), DATA_FILES["validation"]: Path(validation)}
     require_repo(repo, setting)
     counts = {"train": split_counts(train, "train"), "validation": split_counts(validation, "validation")}
-    card = dataset_card(counts, report, settings)
     token = require_token(setting)
     api = client(token)
     repo_id = resolve_repo(api, repo, setting)
+    card = dataset_card(counts, report, settings, repo_id)
     ensure_repo(api, repo_id, "dataset", private, setting)
     operations = [CommitOperationAdd(path, str(local)) for path, local in files.items()]
     operations.append(CommitOperationAdd(CARD, str(card).encode("utf-8")))
@@ -282,7 +282,7 @@ def check_receipt_matches(receipt: dict, receipt_path: str | Path, train: str | 
 # ---------------------------------------------------------------- the adapter
 
 
-def model_card(adapter_config: dict, settings: dict):
+def model_card(adapter_config: dict, settings: dict, repo_id: str = "<repo>"):
     """The adapter's card: PEFT metadata, the AI-clone disclosure and a summary of training; no text."""
     from huggingface_hub import ModelCard, ModelCardData
 
@@ -308,7 +308,7 @@ parts of them.
 
 ```python
 from peft import AutoPeftModelForCausalLM
-model = AutoPeftModelForCausalLM.from_pretrained("<this repo>")  # with a token that can read it
+model = AutoPeftModelForCausalLM.from_pretrained("{repo_id}")  # with a token that can read it
 ```
 
 ## Training
@@ -356,10 +356,10 @@ def push_adapter(repo: str, private: bool, adapter_dir: str | Path, settings: di
     config = portable_adapter_config(json.loads(contents["adapter_config.json"]), settings["base_model"])
     contents["adapter_config.json"] = (json.dumps(config, indent=2, sort_keys=True) + "\n").encode()
     settings = {**settings, "result": training_result(adapter_dir)}
-    contents[CARD] = str(model_card(config, settings)).encode("utf-8")
     token = require_token(setting)
     api = client(token)
     repo_id = resolve_repo(api, repo, setting)
+    contents[CARD] = str(model_card(config, settings, repo_id)).encode("utf-8")
     ensure_repo(api, repo_id, "model", private, setting)
     operations = [CommitOperationAdd(name, content) for name, content in contents.items()]
     info = _commit(api, repo_id, "model", operations, "mind-upload adapter", setting)

@@ -81,7 +81,7 @@ def test_upload_pushes_both_splits_and_a_card_to_a_private_repo(fake_hub, token,
     ]
     assert meta["task_categories"] == ["text-generation"] and "personal-data" in meta["tags"]
     assert "| train | 2 | 3 |" in card and "| validation | 1 | 1 |" in card  # examples, own turns
-    assert '"seed": 42' in card and "Private personal data" in card
+    assert '"seed": 42' in card and "Private personal data" in card and 'load_dataset("elijah/chats"' in card
     assert "Mistral-7B" in card and "/home/elijah" not in card  # a local base model by its folder name only
     for text in (CANARY, "and you?", "friend: good", "Eli: fine"):  # no message text, not even short ones
         assert text not in card
@@ -243,7 +243,8 @@ def test_push_adapter_sends_the_weights_by_lfs_with_a_model_card(fake_hub, token
     meta = front_matter(card)
     assert meta["library_name"] == "peft" and "ai-clone" in meta["tags"]
     assert "base_model" not in meta  # a local folder is not a Hub model id
-    assert "AI imitation" in card and '"train_loss": 2.5' in card and '"r": 32' in card
+    assert "AI imitation" in card and 'from_pretrained("elijah/elijah-clone")' in card
+    assert '"train_loss": 2.5' in card and '"r": 32' in card
     assert "/home/elijah" not in card
     receipt = json.loads(receipt_path.read_text())
     assert receipt["revision"] == repo.head.oid and receipt["repo_type"] == "model"
