@@ -431,12 +431,49 @@ def _token_texts(tokenizer, text: str) -> list[str]:
 # ---------------------------------------------------------------- the stage
 
 
-def run(axolotl_config: str | Path, train: str | Path, validation: str | Path, report_dir: str | Path) -> dict:
-    """Check the dataset; write report.html and report.json; UserError listing the first violations."""
+def run(
+    axolotl_config: str | Path,
+    train: str | Path,
+    validation: str | Path,
+    report_dir: str | Path,
+    hub_receipt: str | Path | None = None,
+) -> dict:
+    """Check the dataset; write report.html and report.json; UserError listing the first violations.
+
+    When the config reads the dataset from the Hub (`hub_receipt` given), the check runs on the local files,
+    offline: the receipt proves they are the bytes pushed, and the config must pin the receipt's revision."""
     from mindupload import tokenizer as tokenizers
 
     cfg_path = Path(axolotl_config)
     cfg = train_config.read(cfg_path)
+    with contextlib.ExitStack() as stack:
+        if hub_receipt is not None:
+            cfg = local_twin(cfg, hub_receipt, train, validation)
+            cfg_path = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mindupload-check-"))) / "local.yaml"
+            train_config.write(cfg, cfg_path)
+        return _run(cfg_path, cfg, train, validation, report_dir, tokenizers)
+
+
+def local_twin(cfg: dict, hub_receipt: str | Path, train: str | Path, validation: str | Path) -> dict:
+    """The axolotl config with its Hub datasets replaced by the local files the receipt says were pushed."""
+    from mindupload import hub
+
+    receipt = hub.read_receipt(hub_receipt)
+    hub.check_receipt_matches(receipt, hub_receipt, train, validation)
+    pinned = {(d["path"], d.get("revision")) for d in (*cfg.get("datasets", []), *cfg.get("test_datasets", []))}
+    if pinned != {(receipt["repo_id"], receipt["revision"])}:
+        raise UserError(
+            f"the axolotl config does not read {receipt['repo_id']} at {receipt['revision']} (the receipt "
+            f"{hub_receipt}); render it again with `mindupload axolotl-config --hub-receipt`."
+        )
+    twin = {key: value for key, value in cfg.items() if key != "hf_use_auth_token"}
+    twin["datasets"] = [train_config.local_dataset(train)]
+    if cfg.get("test_datasets"):
+        twin["test_datasets"] = [train_config.local_dataset(validation, split="train")]
+    return twin
+
+
+def _run(cfg_path: Path, cfg: dict, train, validation, report_dir, tokenizers) -> dict:
     _check_paths(cfg, train, validation)
     sequence_len = int(cfg["sequence_len"])
     tokenizer = tokenizers.load(str(cfg["base_model"]))

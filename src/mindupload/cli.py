@@ -96,6 +96,12 @@ def cmd_axolotl_config(args: argparse.Namespace) -> None:
 
     config = train_config.sections(json.loads(args.config_json))
     device = args.device or config["training"]["device"]
+    hub_dataset = None
+    if args.hub_receipt:
+        from mindupload import hub
+
+        hub_dataset = hub.read_receipt(args.hub_receipt)
+        hub.check_receipt_matches(hub_dataset, args.hub_receipt, args.train, args.validation)
     cfg = train_config.render(
         config,
         base_model=args.base_model,
@@ -104,6 +110,7 @@ def cmd_axolotl_config(args: argparse.Namespace) -> None:
         output_dir=args.output_dir,
         prepared_dir=args.prepared_dir,
         device=device,
+        hub_dataset=hub_dataset,
     )
     train_config.validate(cfg, device)
     train_config.write(cfg, args.out)
@@ -113,7 +120,7 @@ def cmd_axolotl_config(args: argparse.Namespace) -> None:
 def cmd_check(args: argparse.Namespace) -> None:
     from mindupload import check
 
-    check.run(args.axolotl_config, args.train, args.validation, args.report_dir)
+    check.run(args.axolotl_config, args.train, args.validation, args.report_dir, hub_receipt=args.hub_receipt)
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -129,6 +136,21 @@ def cmd_sample(args: argparse.Namespace) -> None:
     options = sample.Options(count=args.count, max_new_tokens=args.max_new_tokens, seed=args.seed)
     identity = Identity(**json.loads(args.identity))
     sample.run(args.base_model, args.adapter, identity, args.validation, args.out, options)
+
+
+def cmd_upload(args: argparse.Namespace) -> None:
+    from mindupload import hub
+
+    settings = {**json.loads(args.settings), **hub.describe_base_model(args.base_model)}
+    report = json.loads(Path(args.report).read_text(encoding="utf-8"))
+    hub.push_dataset(args.repo, args.private == "true", args.train, args.validation, report, settings, args.receipt)
+
+
+def cmd_push_adapter(args: argparse.Namespace) -> None:
+    from mindupload import hub
+
+    settings = {**json.loads(args.settings), **hub.describe_base_model(args.base_model)}
+    hub.push_adapter(args.repo, args.private == "true", args.adapter, settings, args.receipt)
 
 
 def _write_json(data: dict, path: str) -> None:
@@ -192,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", required=True, help="axolotl's output_dir: checkpoints of a run in progress")
     p.add_argument("--prepared-dir", required=True, help="where axolotl keeps tokenized datasets")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default: training.device")
+    p.add_argument("--hub-receipt", help="results/hub/dataset.json: train from that Hub repo at that revision")
     p.add_argument("--out", required=True, help="the axolotl YAML to write")
     p.set_defaults(func=cmd_axolotl_config)
 
@@ -200,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train", required=True)
     p.add_argument("--validation", required=True)
     p.add_argument("--report-dir", required=True, help="gets report.html and report.json")
+    p.add_argument("--hub-receipt", help="the upload receipt, when the axolotl config reads the dataset from the Hub")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("train", help="axolotl train (resumes an interrupted run) -> adapter folder")
@@ -218,9 +242,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=42)
     p.set_defaults(func=cmd_sample)
 
+    p = sub.add_parser("upload", help="train/validation + a dataset card -> a (private) Hub dataset repo; a receipt")
+    _hub_arguments(p)
+    p.add_argument("--train", required=True)
+    p.add_argument("--validation", required=True)
+    p.add_argument("--report", required=True, help="segments.json: counts for the card")
+    p.set_defaults(func=cmd_upload)
+
+    p = sub.add_parser("push-adapter", help="the adapter + a model card -> a (private) Hub model repo; a receipt")
+    _hub_arguments(p)
+    p.add_argument("--adapter", required=True, help="the adapter folder written by `train`")
+    p.set_defaults(func=cmd_push_adapter)
+
     p = sub.add_parser("config-docs", help="print config/README.md, generated from the config schema")
     p.set_defaults(func=cmd_config_docs)
     return parser
+
+
+def _hub_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--repo", required=True, help="`namespace/name`, or `name` in the token owner's namespace")
+    p.add_argument("--private", choices=["true", "false"], default="true")
+    p.add_argument("--settings", required=True, help="the settings the card describes, as JSON (no names, no text)")
+    p.add_argument("--base-model", required=True, help="named on the card (a local folder by its name only)")
+    p.add_argument("--receipt", required=True, help="JSON receipt: repo id, revision, file digests")
 
 
 def main(argv: list[str] | None = None) -> int:

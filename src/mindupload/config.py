@@ -57,6 +57,9 @@ def check_consistency(config: dict) -> None:
         raise UserError(
             f"config: segments.min_turns ({seg['min_turns']}) is above segments.max_turns ({seg['max_turns']})."
         )
+    hub = config.get("hub", {})
+    if hub.get("train_from") == "hub" and not hub.get("dataset_repo"):
+        raise UserError("config: hub.train_from is `hub` but hub.dataset_repo is not set: name the repo to train from.")
 
 
 def load(path: str | Path) -> dict:

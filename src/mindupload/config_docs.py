@@ -43,6 +43,8 @@ def _type(prop: dict) -> str:
     kind = prop.get("type", "")
     if "enum" in prop:
         return " \\| ".join(f"`{v}`" for v in prop["enum"])
+    if isinstance(kind, list):
+        return " or ".join(kind)
     if kind == "array":
         return f"list of {prop.get('items', {}).get('type', 'values')}"
     return kind

@@ -57,7 +57,8 @@ def check_inputs(cfg: dict, work: Path, final: Path) -> None:
     from mindupload.check import read_examples
 
     train_config.resolve_base_model(str(cfg["base_model"]))
-    for dataset in (*cfg.get("datasets", []), *cfg.get("test_datasets", [])):
+    local = [d for d in (*cfg.get("datasets", []), *cfg.get("test_datasets", [])) if train_config.is_local_dataset(d)]
+    for dataset in local:  # a Hub dataset is pinned by revision in the config; axolotl fetches it
         if not Path(dataset["path"]).is_file():
             raise UserError(f"{dataset['path']}: no such dataset file. Build it with `snakemake dataset`.")
         read_examples(dataset["path"], "train")  # a file that lost its `segments` stops here, by line

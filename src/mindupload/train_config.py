@@ -71,6 +71,9 @@ MANAGED = {
     "wandb_project": "training.wandb_project",
     **{key: f"training.{key}" for key in TRAINING_KEYS},
     **dict.fromkeys(("datasets", "test_datasets", "dataset_prepared_path", "output_dir"), WORKFLOW),
+    # axolotl's own pushes would skip our private-by-default repos and cards: the `hub` section does them.
+    "hub_model_id": "hub.model_repo",
+    "push_dataset_to_hub": "hub.dataset_repo",
 }
 SECRET_KEY = re.compile(r"(api_key|secret|password|(^|_)token)$")
 
@@ -103,9 +106,12 @@ def render(
     output_dir: str | Path,
     prepared_dir: str | Path,
     device: str = "auto",
+    hub_dataset: dict | None = None,
 ) -> dict:
     """The axolotl config for `config` with its defaults filled in (`sections`, or mindupload.config.validate).
-    Paths are made absolute; the datasets must exist (their digest names the prepared-data folder)."""
+    Paths are made absolute; the datasets must exist (their digest names the prepared-data folder). With
+    `hub_dataset` (an upload receipt: repo_id, revision) axolotl reads both splits from that Hub repo, pinned to
+    that commit; the local files, the same bytes, still say whether there is a validation split."""
     training = config["training"]
     extra = dict(training["axolotl"])
     _check_pass_through(extra)
@@ -113,7 +119,7 @@ def render(
     cfg: dict = {
         "base_model": resolve_base_model(base_model),
         "adapter": "lora",
-        "datasets": [_dataset(train_path)],
+        "datasets": [_hub_dataset(hub_dataset, "train") if hub_dataset else local_dataset(train_path)],
         "dataset_prepared_path": str(_absolute(prepared_dir) / dataset_digest(train_path, validation_path)),
         "output_dir": str(_absolute(output_dir)),
         "sequence_len": config["segments"]["sequence_len"],
@@ -126,7 +132,10 @@ def render(
         **_wandb(training["wandb_project"]),
     }
     if has_validation:
-        cfg["test_datasets"] = [_dataset(validation_path, split="train")]
+        local = local_dataset(validation_path, split="train")  # one local file is a dataset with one split, `train`
+        cfg["test_datasets"] = [_hub_dataset(hub_dataset, "validation") if hub_dataset else local]
+    if hub_dataset:
+        cfg["hf_use_auth_token"] = True  # a private repo: the token from HF_TOKEN or the login, never the config
     if not has_validation or not training["evals_per_epoch"]:
         del cfg["evals_per_epoch"]
     if training["max_steps"]:
@@ -159,10 +168,11 @@ def resolve_device(device: str) -> str:
 
 
 def axolotl_environ(cfg: dict) -> dict[str, str]:
-    """Environment for an axolotl run of `cfg`: no telemetry; no hub calls when the model is a local folder
-    (offline machines would otherwise wait on retries); wandb off unless the config names a project."""
+    """Environment for an axolotl run of `cfg`: no telemetry; no hub calls when the model and the datasets are
+    local (offline machines would otherwise wait on retries); wandb off unless the config names a project."""
     env = dict(AXOLOTL_ENV)
-    if Path(str(cfg.get("base_model", ""))).is_absolute():
+    datasets = [*cfg.get("datasets", []), *cfg.get("test_datasets", [])]
+    if Path(str(cfg.get("base_model", ""))).is_absolute() and all(is_local_dataset(d) for d in datasets):
         env.update({"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
     if not cfg.get("wandb_project"):
         env["WANDB_MODE"] = "disabled"
@@ -218,8 +228,17 @@ def _has_examples(path: str | Path) -> bool:
     return Path(path).is_file() and any(line.strip() for line in Path(path).open(encoding="utf-8"))
 
 
-def _dataset(path: str | Path, **extra: str) -> dict:
+def local_dataset(path: str | Path, **extra: str) -> dict:
     return {"path": str(_absolute(path)), "ds_type": "json", "type": "input_output", **extra}
+
+
+def _hub_dataset(receipt: dict, split: str) -> dict:
+    return {"path": receipt["repo_id"], "revision": receipt["revision"], "split": split, "type": "input_output"}
+
+
+def is_local_dataset(dataset: dict) -> bool:
+    """Local datasets are rendered as absolute paths; anything else is a Hub repo id."""
+    return Path(str(dataset["path"])).is_absolute()
 
 
 def _absolute(path: str | Path) -> Path:

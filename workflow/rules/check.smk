@@ -4,6 +4,7 @@ rule axolotl_config:
         train=rules.segment.output.train,
         validation=rules.segment.output.validation,
         base_model=base_model_input,
+        receipt=hub_receipt,
     output:
         "results/train/axolotl.yaml",
     log:
@@ -13,13 +14,14 @@ rule axolotl_config:
         base_model=config["base_model"],
         work_dir="results/train/work",
         prepared_dir="results/train/prepared",
+        hub=hub_receipt_arg,
     conda:
         "../../envs/train.yaml"
     localrule: True
     shell:
         "mindupload axolotl-config --config-json {params.config:q} --base-model {params.base_model:q} "
         "--train {input.train} --validation {input.validation} --output-dir {params.work_dir} "
-        "--prepared-dir {params.prepared_dir} --out {output} 2> {log}"
+        "--prepared-dir {params.prepared_dir} {params.hub} --out {output} 2> {log}"
 
 
 # axolotl's own preprocess, then every example checked (labels, BOS/EOS, length) -> a readable report.
@@ -28,6 +30,7 @@ rule check:
         axolotl_config=rules.axolotl_config.output,
         train=rules.segment.output.train,
         validation=rules.segment.output.validation,
+        receipt=hub_receipt,
     output:
         html="results/check/report.html",
         json="results/check/report.json",
@@ -35,9 +38,10 @@ rule check:
         "logs/check/check.log",
     params:
         report_dir=subpath(output.json, parent=True),
+        hub=hub_receipt_arg,
     conda:
         "../../envs/train.yaml"
     localrule: True
     shell:
         "mindupload check --axolotl-config {input.axolotl_config} --train {input.train} "
-        "--validation {input.validation} --report-dir {params.report_dir} 2> {log}"
+        "--validation {input.validation} --report-dir {params.report_dir} {params.hub} 2> {log}"

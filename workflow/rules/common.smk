@@ -13,6 +13,7 @@ validate(config, schema="../schemas/config.schema.yaml")
 check_consistency(config)
 
 EMBEDDED_MODEL = "results/models/SmolLM2-135M-Instruct"
+HUB_DATASET_RECEIPT = "results/hub/dataset.json"
 SOURCES = sorted(config["sources"])
 
 
@@ -21,8 +22,16 @@ wildcard_constraints:
 
 
 def get_final_output():
-    """The main job: the dataset, its format check, a trained adapter and sample replies."""
-    return [*rules.dataset.input, rules.check.output.html, rules.sample_replies.output[0]]
+    """The main job: the dataset, its format check, a trained adapter and sample replies; the Hub pushes
+    only when a repo is named in `hub:` (nothing leaves the machine otherwise)."""
+    hub = config["hub"]
+    return [
+        *rules.dataset.input,
+        rules.check.output.html,
+        rules.sample_replies.output[0],
+        *([rules.upload.output[0]] if hub["dataset_repo"] else []),
+        *([rules.push_adapter.output[0]] if hub["model_repo"] else []),
+    ]
 
 
 def source_json(wildcards):
@@ -48,3 +57,31 @@ def json_param(options):
 def training_json(wildcards):
     """The sections the axolotl config is rendered from, and nothing else (so nothing else reruns it)."""
     return json.dumps({k: config[k] for k in ("training", "segments")}, ensure_ascii=False, sort_keys=True)
+
+
+def hub_receipt(wildcards):
+    """The upload receipt, when training reads the dataset from the Hub at the revision it pins."""
+    return [HUB_DATASET_RECEIPT] if config["hub"]["train_from"] == "hub" else []
+
+
+def hub_receipt_arg(wildcards, input):
+    return f"--hub-receipt {input.receipt}" if input.receipt else ""
+
+
+def hub_dataset_settings(wildcards):
+    """What the dataset card says about how the data was made: settings only, no names, no prompt text."""
+    turns = config["turns"]
+    settings = {
+        "segments": asdict(SegmentOptions.from_config(config)),
+        "turns": {"session_gap_hours": turns["session_gap_hours"], "media": turns["media"]},
+        "split": {"validation_fraction": config["split"]["validation_fraction"]},
+        "identity": {"use_real_names": config["identity"]["use_real_names"]},
+    }
+    return json.dumps(settings, sort_keys=True)
+
+
+def hub_model_settings(wildcards):
+    """What the model card says about training (the adapter's own config adds the LoRA shape)."""
+    keys = ("learning_rate", "lr_scheduler", "num_epochs", "max_steps", "micro_batch_size", "gradient_accumulation_steps")
+    training = {key: config["training"][key] for key in keys}
+    return json.dumps({"training": training, "sequence_len": config["segments"]["sequence_len"]}, sort_keys=True)
