@@ -4,6 +4,7 @@ from dataclasses import asdict
 from snakemake.utils import validate
 
 from mindupload.config import check_consistency, source_spec
+from mindupload.redact import RedactOptions
 from mindupload.render import Identity
 from mindupload.segment import SegmentOptions
 from mindupload.turns import TurnOptions
