@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import phonenumbers
-from phonenumbers import Leniency, PhoneNumberMatcher
 
 Span = tuple[int, int]
 
@@ -81,35 +80,86 @@ def _trim_url(url: str) -> str:
 
 # --- phone numbers ---------------------------------------------------------------------------------
 
-# Words just before a bare digit run that say it is not a phone number ("order 4155550123").
+# Words just before a number that say it is a reference, not a phone number ("order 4155550123").
 NOT_A_PHONE_BEFORE = re.compile(
-    r"(?i)(?:#|\bno\.?|\bnr\.?|\bn[º°]|\b(?:order|invoice|tracking|ref|reference|id|code|ticket|account|"
-    r"booking|bestellung|rechnung|commande|facture|ordine|fattura|pedido|factura|numéro de commande))\s*[:#]?\s*$"
+    r"(?i)(?:#|\bno\.|\bnr\.?|\bn\.|\bn[º°]|\b(?:order|invoice|tracking|ref|reference|id|code|ticket|account|"
+    r"booking|version|build|release|serial|isbn|timestamp|commande|facture|ordine|fattura|pedido|factura|"
+    r"\w*(?:bestell|auftrags|kunden|rechnungs)nummer|bestellung|rechnung))(?:\s+(?:is|number|no\.|nr\.?))?"
+    r"\s*[:#]?\s*$"
 )
+# A run of digits, spaces, dots, dashes, slashes and brackets that may be a phone number: what libphonenumber
+# is asked about. Its start may be + or 00 (a country code follows).
+PHONE_CANDIDATE = re.compile(r"(?<![\w+])(?:\+|(?<!\d)\()?\d(?:[ \t.\-/]{0,2}\(?\d\)?){5,16}(?![\w])")
+DATE_OR_TIME = re.compile(r"\d{1,4}([./-])\d{1,2}\1\d{1,4}|\d{1,2}:\d{2}")
+MAX_TRIMMED_GROUPS = 2  # "06 12 34 56 78 2 times": also try the candidate without its last groups
 
 
 def phone_finder(regions: Iterable[str]) -> Callable[[str], list[Span]]:
-    """Numbers valid in one of `regions` in national notation, or anywhere with a +/00 country code."""
-    regions = tuple(regions) or ("US",)
+    """Numbers valid in one of `regions` in national notation, or anywhere with a + or 00 country code.
+
+    Candidates come from one regular expression; libphonenumber's parser and its per-country validity
+    metadata decide. (Its PhoneNumberMatcher does the same but costs about 7 ms a message for 17 regions.)
+    """
+    regions = tuple(regions)
 
     def find_phones(text: str) -> list[Span]:
-        spans: dict[Span, None] = {}
-        for region in regions:
-            for match in PhoneNumberMatcher(text, region, leniency=Leniency.VALID):
-                if _looks_like_other_number(text, match):
-                    continue
-                spans[(match.start, match.end)] = None
-        return list(spans)
+        spans = []
+        for m in PHONE_CANDIDATE.finditer(text):
+            span = _valid_prefix(text, m.start(), m.group(), regions)
+            if span is not None and not _is_reference(text, *span):
+                spans.append(span)
+        return spans
 
     return find_phones
 
 
-def _looks_like_other_number(text: str, match: phonenumbers.PhoneNumberMatch) -> bool:
-    """A bare run of digits right after 'order', '#', 'invoice', ... is a reference, not a phone number."""
-    raw = match.raw_string
-    if raw.startswith(("+", "00", "(")) or not raw.isdigit():
+def _valid_prefix(text: str, start: int, candidate: str, regions: tuple[str, ...]) -> Span | None:
+    """The span of the longest valid phone number at the candidate's start (whole, or less its last groups)."""
+    for _ in range(MAX_TRIMMED_GROUPS + 1):
+        if DATE_OR_TIME.fullmatch(candidate) is None and _is_valid_phone(candidate, regions):
+            return start, start + len(candidate)
+        cut = max(candidate.rfind(" "), candidate.rfind("-"), candidate.rfind("."), candidate.rfind("/"))
+        if cut <= 0:
+            return None
+        candidate = candidate[:cut].rstrip(" .-/")
+    return None
+
+
+def _is_valid_phone(candidate: str, regions: tuple[str, ...]) -> bool:
+    digits = sum(c.isdigit() for c in candidate)
+    if digits < 6:
         return False
-    return bool(NOT_A_PHONE_BEFORE.search(text[max(0, match.start - 30) : match.start]))
+    if candidate.startswith("+") or candidate.startswith("00"):
+        number = "+" + candidate[2:] if candidate.startswith("00") else candidate
+        return _parses_valid(number, None)
+    if _single_digit_groups(candidate) >= 2:  # "4 8 15 16 23 42"
+        return False
+    return any(_parses_valid(candidate, region) for region in regions)
+
+
+def _parses_valid(candidate: str, region: str | None) -> bool:
+    try:
+        number = phonenumbers.parse(candidate, region)
+    except phonenumbers.NumberParseException:
+        return False
+    if region is None:
+        return phonenumbers.is_valid_number(number)
+    return phonenumbers.is_valid_number_for_region(number, region)
+
+
+def _single_digit_groups(candidate: str) -> int:
+    return sum(len(g) == 1 for g in re.split(r"[ \t.\-/()]+", candidate) if g)
+
+
+def _is_reference(text: str, start: int, end: int) -> bool:
+    """A number right after 'order', '#', 'invoice', ..., or one that starts with a year and a dash, is a
+    reference rather than a phone number."""
+    raw = text[start:end]
+    if raw.startswith(("+", "00")):
+        return False
+    if re.match(r"(?:19|20)\d\d(?:[-/]|(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\b)", raw):  # 2024-..., 20240312
+        return True
+    return bool(NOT_A_PHONE_BEFORE.search(text[max(0, start - 30) : start]))
 
 
 # --- IBAN ----------------------------------------------------------------------------------------------

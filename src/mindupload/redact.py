@@ -81,6 +81,14 @@ class Redactor:
 
     def redact(self, text: str, *, scan_pii: bool) -> tuple[str, Counter]:
         """`text` with its items replaced, and how many of each type."""
+        return self._apply(text, self.find(text, scan_pii=scan_pii))
+
+    def spans(self, text: str, *, scan_pii: bool = True) -> list[tuple[str, int, int]]:
+        """(type, start, end) of what `redact` would replace, in text order."""
+        return sorted((rule.type, start, end) for (start, end), rule in self.find(text, scan_pii=scan_pii))
+
+    def find(self, text: str, *, scan_pii: bool) -> list[tuple[Span, Rule]]:
+        """The spans to replace: non-overlapping, not allowlisted."""
         found: list[tuple[Span, Rule]] = []  # in priority order: blocklist, the recognizers' order, names
         if self.blocklist:
             found += [(m.span(), Rule(BLOCKED, f"<{BLOCKED}>")) for m in self.blocklist.finditer(text)]
@@ -89,7 +97,7 @@ class Redactor:
                 found += [(span, Rule(recognizer.type, f"<{recognizer.type}>")) for span in recognizer.find(text)]
         if self.names:
             found += [(m.span(), Rule(NAME, self.options.name_label)) for m in self.names.finditer(text)]
-        return self._apply(text, self._keep(text, found))
+        return self._keep(text, found)
 
     def _keep(self, text: str, found: list[tuple[Span, Rule]]) -> list[tuple[Span, Rule]]:
         """Non-overlapping spans, the higher-priority rule and then the longer span first, without the
