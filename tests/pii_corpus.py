@@ -280,7 +280,8 @@ def address(rng: random.Random) -> tuple[str, str]:
             text += f", {rng.choice(CITIES['US'])}, {rng.choice(['TX', 'OR', 'IL'])} {rng.randint(10000, 99999)}"
     elif style == "GB":
         kind = rng.choice(["Road", "Street", "Lane", "Close", "Gardens", "Crescent"])
-        code = f"{rng.choice(['NW', 'LS', 'BS', 'E'])}{rng.randint(1, 19)} {rng.randint(1, 9)}{rng.choice('ABDEFGHJ')}{rng.choice('LNPQRSTU')}"
+        district = f"{rng.choice(['NW', 'LS', 'BS', 'E'])}{rng.randint(1, 19)}"
+        code = f"{district} {rng.randint(1, 9)}{rng.choice('ABDEFGHJ')}{rng.choice('LNPQRSTU')}"
         text = f"{n}{rng.choice(['', 'B'])} {name} {kind}" + (
             f", {rng.choice(CITIES['GB'])} {code}" if rng.random() < 0.6 else ""
         )
@@ -297,12 +298,14 @@ def address(rng: random.Random) -> tuple[str, str]:
     elif style == "FR":
         kind = rng.choice(["rue", "avenue", "boulevard", "place", "chemin", "impasse", "allée"])
         of = rng.choice(["de la ", "du ", "des ", ""])
-        text = f"{n}{rng.choice(['', ' bis'])} {kind} {of}{rng.choice(['Paix', 'Liberté', 'Victor Hugo', 'Tilleuls', 'Gare'])}"
+        number = f"{n}{rng.choice(['', ' bis'])}"
+        text = f"{number} {kind} {of}{rng.choice(['Paix', 'Liberté', 'Victor Hugo', 'Tilleuls', 'Gare'])}"
         if rng.random() < 0.6:
             text += f", {rng.randint(10000, 95999)} {rng.choice(CITIES['FR'])}"
     elif style == "IT":
         kind = rng.choice(["Via", "Viale", "Piazza", "Corso"])
-        text = f"{kind} {rng.choice(['Roma', 'Garibaldi', 'Dante Alighieri', 'Vittorio Emanuele II', 'Mazzini'])}{rng.choice([' ', ', '])}{n}"
+        street = rng.choice(["Roma", "Garibaldi", "Dante Alighieri", "Vittorio Emanuele II", "Mazzini"])
+        text = f"{kind} {street}{rng.choice([' ', ', '])}{n}"
         if rng.random() < 0.6:
             text += f", {rng.randint(10000, 98999):05d} {rng.choice(CITIES['IT'])}"
     elif style == "ES":
@@ -337,8 +340,8 @@ def corpus(seed: int = 2024, per_type: int = 250, distractors: int = 600) -> lis
             if rng.random() < 0.1:  # a second item of another type in the same message
                 other = rng.choice([t for t in TYPES if t != type_])
                 value2, _ = MAKERS[other](rng)
-                sample = _fill(template + " / " + rng.choice(TEMPLATES[language][other]), [(type_, value), (other, value2)],
-                               language, note)  # fmt: skip
+                both = template + " / " + rng.choice(TEMPLATES[language][other])
+                sample = _fill(both, [(type_, value), (other, value2)], language, note)
             if rng.random() < 0.3:  # a distractor beside it
                 sample = _append(sample, " — " + rng.choice(DISTRACTORS))
             samples.append(sample)

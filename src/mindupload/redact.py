@@ -148,7 +148,8 @@ class _Terms:
     def __init__(self, terms: Sequence[str]) -> None:
         self.terms = sorted({t.strip() for t in terms if t.strip()}, key=lambda t: (-len(t), t))
         alternation = "|".join(re.escape(t) for t in self.terms)
-        self.pattern = re.compile(rf"(?<!\w)(?:{alternation})(?!\w)", re.IGNORECASE)
+        # Whole words, and not a piece of an address or handle: "anna@x.com", "anna.k@...", "x.com/anna".
+        self.pattern = re.compile(rf"(?<![\w@./])(?:{alternation})(?![\w@]|\.\w)", re.IGNORECASE)
 
     def __bool__(self) -> bool:
         return bool(self.terms)
