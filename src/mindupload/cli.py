@@ -29,6 +29,13 @@ def cmd_parse(args: argparse.Namespace) -> None:
     table.write_atomic(messages, args.table)
     _write_json(report, args.report)
     log.info("%s: %d messages (%d own) in %d conversation(s)", spec.name, *_counts(report))
+    if report["excluded_messages"]:
+        log.info(
+            "%s: excluded %d messages in %d whole conversation(s) and elsewhere",
+            spec.name,
+            report["excluded_messages"],
+            report["excluded_conversations"],
+        )
 
 
 def cmd_combine(args: argparse.Namespace) -> None:
