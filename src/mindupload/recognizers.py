@@ -32,7 +32,7 @@ class Recognizer:
 # --- email -------------------------------------------------------------------------------------------
 
 EMAIL = re.compile(
-    r"(?<![\w.+-])[\w.%+-]*\w@(?:[^\W_](?:[\w-]*[^\W_])?\.)+[^\W\d_]{2,24}(?![\w-])",
+    r"(?<![\w.+'-])[\w.%+'-]*\w@(?:[^\W_](?:[\w-]*[^\W_])?\.)+[^\W\d_]{2,24}(?![\w-])",
 )
 
 
@@ -219,7 +219,7 @@ def iban_ok(iban: str) -> bool:
 
 # --- card numbers ----------------------------------------------------------------------------------
 
-CARD_CANDIDATE = re.compile(r"(?<![\d-])\d(?:[ -]?\d){11,18}(?![\d])")
+CARD_CANDIDATE = re.compile(r"(?<![\d.-])\d(?:(?:[ .-]| {2})?\d){11,18}(?![\d])")
 # Issuer number ranges of the big networks (prefix, lengths): Visa, Mastercard, Amex, Discover, JCB,
 # Diners, UnionPay, Maestro.
 CARD_RANGES: tuple[tuple[tuple[int, int], tuple[int, ...]], ...] = (
@@ -239,13 +239,16 @@ CARD_RANGES: tuple[tuple[tuple[int, int], tuple[int, ...]], ...] = (
     ((50, 50), (12, 13, 14, 15, 16, 17, 18, 19)),
     ((56, 58), (12, 13, 14, 15, 16, 17, 18, 19)),
     ((67, 67), (12, 13, 14, 15, 16, 17, 18, 19)),
+    ((6304, 6304), (12, 13, 14, 15, 16, 17, 18, 19)),
+    ((6759, 6759), (12, 13, 14, 15, 16, 17, 18, 19)),
+    ((6761, 6763), (12, 13, 14, 15, 16, 17, 18, 19)),
 )
 
 
 def find_cards(text: str) -> list[Span]:
     spans = []
     for m in CARD_CANDIDATE.finditer(text):
-        digits = re.sub(r"[ -]", "", m.group())
+        digits = re.sub(r"[ .-]", "", m.group())
         if card_ok(digits):
             spans.append(m.span())
     return spans
@@ -333,7 +336,7 @@ def recognizers(types: Iterable[str], phone_regions: Iterable[str]) -> list[Reco
         "EMAIL": Recognizer("EMAIL", r"@", find_emails),
         "URL": Recognizer("URL", r"(?i)://|www\.|\w\.[a-z]{2,24}\b", find_urls),
         "IBAN": Recognizer("IBAN", r"(?i)\b[a-z]{2}\d{2}[ -]?[a-z0-9]{4}", find_ibans),
-        "CARD": Recognizer("CARD", r"\d(?:[ -]?\d){11,18}", find_cards),
+        "CARD": Recognizer("CARD", r"\d(?:(?:[ .-]| {2})?\d){11,18}", find_cards),
         "PHONE": Recognizer("PHONE", r"\d(?:[\s().\-/]{0,3}\d){5}", phone_finder(phone_regions)),
         "ADDRESS": Recognizer("ADDRESS", ADDRESS_PREFILTER, find_addresses),
     }

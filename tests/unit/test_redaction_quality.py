@@ -32,7 +32,22 @@ def test_recall_and_precision(result, type_):
     assert result.precision(type_) >= 0.95, type_
 
 
-def test_held_out_phone_formats_and_distractors(redactor):
-    held = score(held_out_corpus(), redactor.spans)
-    assert held.recall("PHONE") >= 0.98
-    assert held.precision("PHONE") >= 0.75  # 0.79 measured: see docs/privacy.md for what it mistakes
+# Measured on the held-out set (docs/privacy.md): floors so that a change cannot quietly make them worse.
+# Addresses are low on purpose: the held-out set holds forms the recognizer does not know.
+HELD_OUT_RECALL = {"PHONE": 0.98, "EMAIL": 0.98, "URL": 0.98, "CARD": 0.98, "IBAN": 0.98, "ADDRESS": 0.3}
+
+
+@pytest.fixture(scope="module")
+def held_out(redactor):
+    return score(held_out_corpus(), redactor.spans)
+
+
+@pytest.mark.parametrize("type_", TYPES)
+def test_held_out_recall(held_out, type_):
+    assert held_out.planted[type_] >= 200
+    assert held_out.recall(type_) >= HELD_OUT_RECALL[type_], (type_, held_out.missed[type_][:10])
+
+
+def test_held_out_precision(held_out):
+    assert held_out.precision("PHONE") >= 0.8  # 0.82: IMEIs, barcodes, amounts; see docs/privacy.md
+    assert all(held_out.precision(t) >= 0.95 for t in TYPES if t != "PHONE" and held_out.predicted[t])
