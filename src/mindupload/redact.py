@@ -37,6 +37,7 @@ class RedactOptions:
     allowlist: tuple[str, ...]
     name_label: str  # what other people's names become; empty: names are left alone
     own_names: tuple[str, ...]  # the user's names: never replaced, even where another sender shares them
+    excluded_names: tuple[str, ...]  # excluded contacts: not in the table, but others may still name them
 
     @classmethod
     def from_config(cls, config: dict) -> RedactOptions:
@@ -51,11 +52,12 @@ class RedactOptions:
             allowlist=tuple(privacy["allowlist"]),
             name_label=identity["other_label"] if replace_names else "",
             own_names=tuple(dict.fromkeys([*config["me"], *([identity["name"]] if identity["name"] else [])])),
+            excluded_names=tuple(privacy["exclude_contacts"]),
         )
 
     @classmethod
     def from_json(cls, data: dict) -> RedactOptions:
-        lists = ("types", "phone_regions", "blocklist", "allowlist", "own_names")
+        lists = ("types", "phone_regions", "blocklist", "allowlist", "own_names", "excluded_names")
         return cls(**{k: tuple(v) if k in lists else v for k, v in data.items()})
 
 
@@ -76,7 +78,8 @@ class Redactor:
         self.blocklist = _Terms(options.blocklist)
         self.allowlist = _Terms(options.allowlist)
         self.allowed = {t.casefold() for t in options.allowlist}
-        names = name_terms(other_names, options.own_names) if options.name_label else []
+        others = [*other_names, *options.excluded_names]
+        names = name_terms(others, options.own_names) if options.name_label else []
         self.names = _Terms(names)
 
     def redact(self, text: str, *, scan_pii: bool) -> tuple[str, Counter]:

@@ -118,3 +118,9 @@ def test_report_counts_without_quoting():
 )
 def test_ordinary_text_is_left_alone(text):
     assert Redactor(options()).redact(text, scan_pii=True) == (text, {})
+
+
+def test_excluded_contacts_mentioned_by_others_become_the_label_too():
+    table = make_messages([("g", "Zoe Park", False, "Victor is coming, victor ecks himself")])
+    redacted, _ = redact_table(table, options(exclude_contacts=["Victor Ecks"]))
+    assert redacted.column("text").to_pylist() == ["friend is coming, friend himself"]
