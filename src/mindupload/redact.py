@@ -169,7 +169,8 @@ def name_terms(other_names: Iterable[str], own_names: Iterable[str]) -> list[str
         name = " ".join(name.split())
         first = name.split()[0] if name.split() else ""
         candidates = [name] if name.casefold() not in own else []
-        if len(first) >= 3 and first.isalpha() and first != name and first.casefold() not in own:
+        plain = first.replace("-", "").replace("'", "")  # Jean-Luc, O'Neil
+        if len(first) >= 3 and plain.isalpha() and first != name and first.casefold() not in own:
             candidates.append(first)
         terms.update(candidates)
     return sorted(terms)

@@ -89,6 +89,7 @@ def test_other_names_become_the_label_but_never_the_users_own():
         "Elijah here",  # another Elijah: the user's first name is never replaced
     ]
     assert report["replaced"]["own"] == {"NAME": 2}
+    assert name_terms(["Jean-Luc Picard"], []) == ["Jean-Luc", "Jean-Luc Picard"]
     assert name_terms(["Anna Keller", "Al B", "Elijah Smith"], ["Elijah Moreau"]) == [
         "Al B",
         "Anna",
