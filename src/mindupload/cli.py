@@ -23,11 +23,19 @@ def cmd_parse(args: argparse.Namespace) -> None:
     from mindupload.sources import SourceSpec
 
     spec = json.loads(args.spec)
-    spec = SourceSpec(**{**spec, "path": Path(spec["path"]), "me": tuple(spec["me"])})
+    lists = {key: tuple(spec[key]) for key in ("me", "exclude_contacts", "exclude_conversations") if key in spec}
+    spec = SourceSpec(**{**spec, **lists, "path": Path(spec["path"])})
     messages, report = ingest(spec)
     table.write_atomic(messages, args.table)
     _write_json(report, args.report)
     log.info("%s: %d messages (%d own) in %d conversation(s)", spec.name, *_counts(report))
+    if report["excluded_messages"]:
+        log.info(
+            "%s: excluded %d messages in %d whole conversation(s) and elsewhere",
+            spec.name,
+            report["excluded_messages"],
+            report["excluded_conversations"],
+        )
 
 
 def cmd_combine(args: argparse.Namespace) -> None:
@@ -75,8 +83,30 @@ def cmd_stats(args: argparse.Namespace) -> None:
     def load(path: str) -> dict:
         return json.loads(Path(path).read_text(encoding="utf-8"))
 
-    text = render_stats([load(p) for p in args.sources], load(args.turns), load(args.segments))
+    redaction = load(args.redaction) if args.redaction else None
+    text = render_stats([load(p) for p in args.sources], load(args.turns), load(args.segments), redaction)
     table.write_text_atomic(text, args.output)
+
+
+def cmd_redact(args: argparse.Namespace) -> None:
+    from mindupload import table
+    from mindupload.redact import RedactOptions, redact_table, render_report
+
+    redacted, report = redact_table(table.read(args.messages), RedactOptions.from_json(json.loads(args.options)))
+    table.write_atomic(redacted, args.table)
+    _write_json(report, args.report)
+    table.write_text_atomic(render_report(report), args.markdown)
+    changed = report["messages_changed"]
+    log.info("redacted: %d of other people's messages and %d of yours changed", changed["other"], changed["own"])
+
+
+def cmd_forget(args: argparse.Namespace) -> None:
+    from mindupload.forget import KEPT, forget
+
+    removed = forget(args.root, kept=(*KEPT, *args.keep))
+    for path in removed:
+        print(f"removed {path}")
+    print(f"forgot {len(removed)} derived file(s) and folder(s); kept your exports and the public base model.")
 
 
 def cmd_embedded_model(args: argparse.Namespace) -> None:
@@ -199,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sources", nargs="+", required=True, help="the parse reports")
     p.add_argument("--turns", required=True)
     p.add_argument("--segments", required=True)
+    p.add_argument("--redaction", help="the redaction report (JSON)")
     p.add_argument("--output", required=True)
     p.set_defaults(func=cmd_stats)
 
@@ -253,6 +284,19 @@ def build_parser() -> argparse.ArgumentParser:
     _hub_arguments(p)
     p.add_argument("--adapter", required=True, help="the adapter folder written by `train`")
     p.set_defaults(func=cmd_push_adapter)
+
+    p = sub.add_parser("redact", help="messages -> messages with personal data and names replaced (+ report)")
+    p.add_argument("--options", required=True, help="RedactOptions as JSON")
+    p.add_argument("--messages", required=True)
+    p.add_argument("--table", required=True)
+    p.add_argument("--report", required=True, help="counts per type and side (JSON), never the replaced text")
+    p.add_argument("--markdown", required=True, help="the same report as Markdown")
+    p.set_defaults(func=cmd_redact)
+
+    p = sub.add_parser("forget", help="delete all data derived from your chats (results/, logs/, .snakemake records)")
+    p.add_argument("--root", default=".", help="the workflow's folder (default: here)")
+    p.add_argument("--keep", nargs="*", default=[], help="paths under the root to keep as well (this run's log)")
+    p.set_defaults(func=cmd_forget)
 
     p = sub.add_parser("config-docs", help="print config/README.md, generated from the config schema")
     p.set_defaults(func=cmd_config_docs)

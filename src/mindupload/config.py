@@ -83,4 +83,6 @@ def source_spec(config: dict, name: str) -> SourceSpec:
         date_order=src["date_order"],
         timezone=src["timezone"],
         max_bad_fraction=float(src["max_bad_fraction"]),
+        exclude_contacts=tuple(config["privacy"]["exclude_contacts"]),
+        exclude_conversations=tuple(config["privacy"]["exclude_conversations"]),
     )

@@ -10,6 +10,7 @@ import pyarrow.compute as pc
 
 from mindupload import table as messages
 from mindupload.errors import ParseError, UserError
+from mindupload.exclusions import Excluded, exclude
 from mindupload.sources import ParseResult, SourceSpec, parser_for
 
 log = logging.getLogger(__name__)
@@ -22,8 +23,18 @@ def ingest(spec: SourceSpec) -> tuple[pa.Table, dict]:
     table = messages.conform(result.table)
     if table.num_rows == 0:
         raise UserError(f"{spec.path}: the export holds no messages. Is it empty, or the wrong file?")
+    table, excluded = exclude(table, spec.exclude_contacts, spec.exclude_conversations)
+    if table.num_rows == 0:
+        raise UserError(
+            f"{spec.path}: privacy.exclude_contacts / exclude_conversations exclude every message of this export. "
+            "Remove the source from `sources:` instead."
+        )
     check_self_found(spec, table)
-    return table, report(spec, result, table)
+    return table, {**report(spec, result, table), **excluded_report(excluded)}
+
+
+def excluded_report(excluded: Excluded) -> dict:
+    return {"excluded_messages": excluded.messages, "excluded_conversations": excluded.conversations}
 
 
 def check_bad_lines(spec: SourceSpec, result: ParseResult) -> None:

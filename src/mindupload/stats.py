@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 
-def render_stats(sources: list[dict], turns: dict, segments: dict) -> str:
-    """Markdown from the stage reports: one per export, then the turns and segments stages."""
+def render_stats(sources: list[dict], turns: dict, segments: dict, redaction: dict | None = None) -> str:
+    """Markdown from the stage reports: one per export, then the redaction, turns and segments stages."""
     lines = ["# Dataset stats", "", "## Messages read", ""]
     lines += [
-        "| source | lines/records read | skipped | messages | own | conversations |",
-        "|---|---|---|---|---|---|",
+        "| source | lines/records read | skipped | messages | own | conversations | excluded msgs / convs |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in sorted(sources, key=lambda r: r["source"]):
         unit = "lines" if "lines_read" in r else "records"
         lines.append(
             f"| {r['source']} | {r[f'{unit}_read']} {unit} | {r[f'{unit}_skipped']} | {r['messages']} | "
-            f"{r['own_messages']} | {r['conversations']} |"
+            f"{r['own_messages']} | {r['conversations']} | "
+            f"{r.get('excluded_messages', 0)} / {r.get('excluded_conversations', 0)} |"
         )
+    if redaction is not None:
+        lines += ["", "## Redaction", "", *redaction_lines(redaction)]
     dropped = ", ".join(f"{k} {v}" for k, v in turns["messages_dropped"].items()) or "none"
     per_split = segments["segments"]
     lines += [
@@ -40,3 +43,20 @@ def render_stats(sources: list[dict], turns: dict, segments: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def redaction_lines(redaction: dict) -> list[str]:
+    """A summary of the redaction report (counts only); the full table is in results/reports/redaction.md."""
+    replaced = redaction["replaced"]
+    total = {side: sum(replaced[side].values()) for side in ("other", "own")}
+    by_type = ", ".join(
+        f"{t} {replaced['other'].get(t, 0) + replaced['own'].get(t, 0)}"
+        for t in sorted({*replaced["other"], *replaced["own"]})
+    )
+    return [
+        f"- items replaced: {total['other']} in other people's messages, {total['own']} in yours"
+        + (f" ({by_type})" if by_type else ""),
+        f"- messages changed: {redaction['messages_changed']['other']} of other people's, "
+        f"{redaction['messages_changed']['own']} of yours",
+        "- per type and side: [../reports/redaction.md](../reports/redaction.md)",
+    ]

@@ -171,6 +171,10 @@ def axolotl_environ(cfg: dict) -> dict[str, str]:
     """Environment for an axolotl run of `cfg`: no telemetry; no hub calls when the model and the datasets are
     local (offline machines would otherwise wait on retries); wandb off unless the config names a project."""
     env = dict(AXOLOTL_ENV)
+    if cfg.get("dataset_prepared_path"):
+        # `datasets` keeps a copy of every JSON file it loads in ~/.cache/huggingface/datasets: our dataset's
+        # text, outside the project. Keep it beside the prepared data, where `snakemake forget` finds it.
+        env["HF_DATASETS_CACHE"] = str(Path(cfg["dataset_prepared_path"]).parent / "datasets-cache")
     datasets = [*cfg.get("datasets", []), *cfg.get("test_datasets", [])]
     if Path(str(cfg.get("base_model", ""))).is_absolute() and all(is_local_dataset(d) for d in datasets):
         env.update({"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})

@@ -81,7 +81,7 @@ def test_dataset_target_writes_the_seed_format_and_a_stats_file(built):
 def test_the_message_table_keeps_every_message_of_each_export(built):
     import pyarrow.parquet as pq
 
-    messages = pq.read_table(built / "results/messages.parquet")
+    messages = pq.read_table(built / "results/messages_redacted.parquet")
     reports = {
         s: json.loads((built / f"results/messages/{s}.json").read_text()) for s in ("anna_whatsapp", "marco_telegram")
     }
@@ -129,12 +129,13 @@ def test_dry_run_gives_a_reason_per_job(tmp_path, tiny_tokenizer_dir):
         "combine_messages": 1,
         "dataset_stats": 1,
         "parse_source": 2,
+        "redact": 1,
         "sample_replies": 1,
         "segment": 1,
         "train": 1,
     }
-    assert out.count("reason: ") == 11  # one per job
-    assert out.count("reason: Missing output files") == 10
+    assert out.count("reason: ") == 12  # one per job
+    assert out.count("reason: Missing output files") == 11
     assert not (workdir / "results").exists()
 
 

@@ -4,6 +4,7 @@ from dataclasses import asdict
 from snakemake.utils import validate
 
 from mindupload.config import check_consistency, source_spec
+from mindupload.redact import RedactOptions
 from mindupload.render import Identity
 from mindupload.segment import SegmentOptions
 from mindupload.turns import TurnOptions
@@ -76,6 +77,8 @@ def hub_dataset_settings(wildcards):
         "turns": {"session_gap_hours": turns["session_gap_hours"], "media": turns["media"]},
         "split": {"validation_fraction": config["split"]["validation_fraction"]},
         "identity": {"use_real_names": config["identity"]["use_real_names"]},
+        # Which redaction ran, never the blocklist/allowlist terms or excluded names themselves.
+        "privacy": {k: config["privacy"][k] for k in ("redact_other", "redact_own", "redact_types", "replace_names")},
     }
     return json.dumps(settings, sort_keys=True)
 

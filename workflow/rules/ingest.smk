@@ -1,9 +1,10 @@
 # One chat export -> its normalized message table (Parquet) and a report of what was read.
+# The tables before redaction are temporary: deleted once `redact` has read them.
 rule parse_source:
     input:
         source_path,
     output:
-        table="results/messages/{source}.parquet",
+        table=temp("results/messages/{source}.parquet"),
         report="results/messages/{source}.json",
     log:
         "logs/parse_source/{source}.log",
@@ -21,7 +22,7 @@ rule combine_messages:
     input:
         expand("results/messages/{source}.parquet", source=SOURCES),
     output:
-        "results/messages.parquet",
+        temp("results/messages.parquet"),
     log:
         "logs/combine_messages/combine_messages.log",
     conda:

@@ -29,6 +29,7 @@ rule dataset_stats:
         sources=expand("results/messages/{source}.json", source=SOURCES),
         turns="results/turns.json",
         segments="results/dataset/segments.json",
+        redaction=rules.redact.output.report,
     output:
         "results/dataset/stats.md",
     log:
@@ -38,7 +39,7 @@ rule dataset_stats:
     localrule: True
     shell:
         "mindupload stats --sources {input.sources} --turns {input.turns} "
-        "--segments {input.segments} --output {output} 2> {log}"
+        "--segments {input.segments} --redaction {input.redaction} --output {output} 2> {log}"
 
 
 # The training dataset: `snakemake --cores all dataset`.

@@ -1,7 +1,7 @@
 # Messages -> turns (runs of one sender merged), sessions, and the train/validation split by time.
 rule build_turns:
     input:
-        "results/messages.parquet",
+        rules.redact.output.table,
     output:
         table="results/turns.parquet",
         report="results/turns.json",

@@ -37,6 +37,8 @@ class SourceSpec:
     date_order: str = "auto"  # WhatsApp: auto | dmy | mdy | ymd
     timezone: str = "UTC"  # zone of timestamps written without one (WhatsApp, generic)
     max_bad_fraction: float = 0.0  # share of lines/records that may be skipped before the run fails
+    exclude_contacts: tuple[str, ...] = ()  # sender names whose messages are dropped after parsing
+    exclude_conversations: tuple[str, ...] = ()  # conversation ids dropped whole after parsing
 
 
 @dataclass

@@ -1,0 +1,30 @@
+# Personal data in the message table -> typed placeholders (<PHONE>, <EMAIL>, ...), names -> the label.
+rule redact:
+    input:
+        "results/messages.parquet",
+    output:
+        table="results/messages_redacted.parquet",
+        report="results/reports/redaction.json",
+        markdown="results/reports/redaction.md",
+    log:
+        "logs/redact/redact.log",
+    params:
+        options=json_param(RedactOptions.from_config(config)),
+    conda:
+        "../../envs/data.yaml"
+    localrule: True
+    shell:
+        "mindupload redact --options {params.options:q} --messages {input} --table {output.table} "
+        "--report {output.report} --markdown {output.markdown} 2> {log}"
+
+
+# `snakemake forget`: delete every file derived from your chats (not your exports, not the public base model).
+# Not part of `all`. The log keeps the list of removed paths (no names or text from the chats).
+rule forget:
+    log:
+        "logs/forget/forget.log",
+    conda:
+        "../../envs/data.yaml"
+    localrule: True
+    shell:
+        "mindupload forget --keep {log} | tee {log}"
