@@ -43,11 +43,18 @@ common_settings = CommonSettings(
     # Snakemake would pip-install the storage plugins unpinned; the pod script installs pinned ones.
     auto_deploy_default_storage_provider=False,
     # A pod takes a while to be scheduled and to pull its image.
-    init_seconds_before_status_checks=20,
+    init_seconds_before_status_checks=5,
 )
 
 # Credentials the storage provider may take from the environment instead of its settings.
 FORWARDED_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION", "AWS_REGION")
+
+
+def forget_listing(storage_object) -> None:
+    """The S3 plugin remembers that a path was not a folder when Snakemake checked it before the job ran;
+    Snakemake then checks the same object after the job and would miss a folder output that the pod made."""
+    if getattr(storage_object, "_is_dir", None) is False:
+        storage_object._is_dir = None
 
 
 def api_key(environ=os.environ) -> str:
@@ -64,7 +71,8 @@ class Executor(RemoteExecutor):
     def __post_init__(self):
         self.settings: ExecutorSettings = self.workflow.executor_settings
         key = api_key()
-        if self.workflow.storage_settings.default_storage_provider is None:
+        storage = self.workflow.storage_settings
+        if storage.default_storage_provider is None or not storage.default_storage_prefix:
             raise WorkflowError(
                 "RunPod jobs exchange files through storage: set `default-storage-provider: s3` and "
                 "`default-storage-prefix: s3://<bucket>/<folder>` (see profiles/runpod/config.yaml)."
@@ -136,7 +144,7 @@ class Executor(RemoteExecutor):
         script = payload.job_script(name, self.format_job_exec(job), self.pip_packages)
         gpu_type = str(job.resources.get("gpu_model") or self.settings.gpu_type)
         gpu_count = max(1, int(job.resources.get("gpu", 1) or 1))
-        runtime = int(job.resources.get("runtime", 0) or 0)
+        runtime = float(job.resources.get("runtime", 0) or 0)
         minutes = min(self.settings.max_runtime, runtime) if runtime else self.settings.max_runtime
         info = SubmittedJobInfo(job=job, external_jobid=None, aux={})
         try:
@@ -169,10 +177,15 @@ class Executor(RemoteExecutor):
         if not outputs or not all(getattr(f, "is_storage", False) for f in outputs):
             return False  # without storage outputs there is nothing to judge success by
         try:
-            return all(f.storage_object.exists() for f in outputs)
+            # A fresh object per output: the job's own ones cache what they saw before the job (e.g. "no dir").
+            present = all(f.storage_object.provider.object(f.storage_object.query).exists() for f in outputs)
         except Exception as e:  # storage unreachable: not a success we can confirm
             self.logger.warning(f"RunPod: could not check the outputs of {job.name} in storage: {e}")
             return False
+        if present:
+            for f in outputs:
+                forget_listing(f.storage_object)
+        return present
 
     # ------------------------------------------------------------ ending
 

@@ -1,12 +1,11 @@
 """The executor's settings (`--runpod-<name>` on the command line, `runpod-<name>:` in a profile) and the
 checks that stop a run before any pod exists."""
 
-from __future__ import annotations
-
 import difflib
 import importlib.metadata
 import re
 from dataclasses import dataclass, field
+from typing import Optional
 
 from snakemake_interface_common.exceptions import WorkflowError
 from snakemake_interface_executor_plugins.settings import ExecutorSettingsBase
@@ -19,9 +18,10 @@ DEFAULT_IMAGE = "axolotlai/axolotl:0.19.0-py3.11-cu128-2.9.1"
 FLOATING_TAGS = re.compile(r"^(latest|main|nightly|main-latest|.*-latest)$")
 
 
+# Field types are read at run time by Snakemake to build its command line: no postponed annotations here.
 @dataclass
 class ExecutorSettings(ExecutorSettingsBase):
-    gpu_type: str | None = field(
+    gpu_type: Optional[str] = field(  # noqa: UP045 (Snakemake reads Optional, not X | None)
         default=None,
         metadata={
             "help": "RunPod GPU type id for jobs (e.g. 'NVIDIA A40'); a rule may ask for another one with the "
@@ -40,25 +40,25 @@ class ExecutorSettings(ExecutorSettingsBase):
     container_disk_gb: int = field(
         default=60, metadata={"help": "Container disk per pod in GB (the image, the model and checkpoints)."}
     )
-    max_runtime: int = field(
-        default=720,
+    max_runtime: float = field(
+        default=720.0,
         metadata={
             "help": "Minutes a pod may run before it is terminated and its job failed; a rule's `runtime` "
             "resource lowers it."
         },
     )
-    api_grace_seconds: int = field(
-        default=600,
+    api_grace_seconds: float = field(
+        default=600.0,
         metadata={"help": "How long RunPod API errors are tolerated while polling before the job is given up."},
     )
-    pip_packages: str | None = field(
+    pip_packages: Optional[str] = field(  # noqa: UP045 (Snakemake reads Optional, not X | None)
         default=None,
         metadata={
             "help": "Pinned packages the pod installs before the job (default: this machine's snakemake and "
             "storage plugin versions)."
         },
     )
-    setup_command: str | None = field(
+    setup_command: Optional[str] = field(  # noqa: UP045 (Snakemake reads Optional, not X | None)
         default=None,
         metadata={"help": "Shell command the pod runs in the deployed workflow sources before the job."},
     )

@@ -3,7 +3,7 @@ rule parse_source:
     input:
         source_path,
     output:
-        table="results/messages/{source}.parquet",
+        table=local("results/messages/{source}.parquet"),
         report="results/messages/{source}.json",
     log:
         "logs/parse_source/{source}.log",
@@ -19,9 +19,9 @@ rule parse_source:
 # All exports -> one message table.
 rule combine_messages:
     input:
-        expand("results/messages/{source}.parquet", source=SOURCES),
+        local(expand("results/messages/{source}.parquet", source=SOURCES)),
     output:
-        "results/messages.parquet",
+        local("results/messages.parquet"),
     log:
         "logs/combine_messages/combine_messages.log",
     conda:
