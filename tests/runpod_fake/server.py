@@ -80,6 +80,7 @@ class FakeRunPod:
         self.pods: dict[str, Pod] = {}
         self.terminated: list[str] = []
         self.requests: list[str] = []  # operation names, in order
+        self.refused = 0  # requests answered with a fault
         self.lock = threading.RLock()
         self.ids = itertools.count(1)
         self.api_errors_until = 0.0
@@ -222,6 +223,7 @@ class FakeRunPod:
                 if self.path != "/graphql":
                     return self._send(404, {"errors": [{"message": "not found"}]})
                 if time.time() < fake.api_errors_until:
+                    fake.refused += 1
                     return self._send(502, {"errors": [{"message": "bad gateway"}]})
                 key = self.headers.get("Authorization", "").removeprefix("Bearer ")
                 try:

@@ -67,9 +67,10 @@ def failed(proc) -> str:
 def test_train_runs_on_a_pod_and_only_dataset_and_results_reach_the_bucket(repo, fake, endpoint):
     upload_model(endpoint, repo, "e2e")
     # The API fails for a few seconds right after the pod starts: polling rides it out.
-    fake.on_deploy = lambda pod: setattr(fake, "api_errors_until", time.time() + 4)
+    fake.on_deploy = lambda pod: setattr(fake, "api_errors_until", time.time() + 10)
     proc = run(repo, fake, endpoint, "e2e", "train")
     assert proc.returncode == 0, failed(proc)
+    assert fake.refused >= 2  # status checks did meet the outage
     log = proc.stdout + proc.stderr
 
     keys = bucket_keys(endpoint, "e2e/")
@@ -193,6 +194,6 @@ def test_profile_runpod_is_found_by_name_once_installed(checked, fake, endpoint,
     args = ["--default-storage-prefix", f"s3://{BUCKET}/faults", "--storage-s3-endpoint-url", endpoint]
     proc = snakemake(checked, env, "--profile", "runpod", "-n", "train", *args)
     assert proc.returncode == 0, failed(proc)
-    assert "Using profile runpod for setting default command line arguments" in proc.stdout + proc.stderr
+    assert "Using profiles runpod and workflow specific profile profiles/default" in proc.stdout + proc.stderr
     assert re.search(r"^train\s+1$", proc.stdout, re.M)
     assert fake.requests == []  # a dry run starts nothing
