@@ -124,8 +124,17 @@ def cmd_config_docs(args: argparse.Namespace) -> None:
 def cmd_axolotl_config(args: argparse.Namespace) -> None:
     from mindupload import train_config
 
+    cfg, device = _render_axolotl_config(args, args.output_dir, args.device)
+    train_config.write(cfg, args.out)
+    log.info("axolotl config for %s written to %s", train_config.resolve_device(device), args.out)
+
+
+def _render_axolotl_config(args: argparse.Namespace, work_dir: str, device: str | None) -> tuple[dict, str]:
+    """The axolotl config from the settings JSON and this machine's paths, validated by axolotl."""
+    from mindupload import train_config
+
     config = train_config.sections(json.loads(args.config_json))
-    device = args.device or config["training"]["device"]
+    device = device or config["training"]["device"]
     hub_dataset = None
     if args.hub_receipt:
         from mindupload import hub
@@ -137,14 +146,13 @@ def cmd_axolotl_config(args: argparse.Namespace) -> None:
         base_model=args.base_model,
         train_path=args.train,
         validation_path=args.validation,
-        output_dir=args.output_dir,
+        output_dir=work_dir,
         prepared_dir=args.prepared_dir,
         device=device,
         hub_dataset=hub_dataset,
     )
     train_config.validate(cfg, device)
-    train_config.write(cfg, args.out)
-    log.info("axolotl config for %s written to %s", train_config.resolve_device(device), args.out)
+    return cfg, device
 
 
 def cmd_check(args: argparse.Namespace) -> None:
@@ -154,9 +162,19 @@ def cmd_check(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from mindupload import train
+    from mindupload import train, train_config
 
-    train.run(args.axolotl_config, args.output_dir)
+    cfg = None
+    if args.config_json:
+        needed = ("base_model", "train", "validation", "work_dir", "prepared_dir")
+        missing = [f"--{name.replace('_', '-')}" for name in needed if not getattr(args, name)]
+        if missing:
+            raise UserError(f"train --config-json also needs {', '.join(missing)}.")
+        # Rendered again here: the paths of this machine and the device it has (a config rendered on a laptop
+        # names the laptop's paths and, with `device: auto`, its CPU settings).
+        cfg, device = _render_axolotl_config(args, args.work_dir, None)
+        log.info("axolotl config rendered for %s on this machine", train_config.resolve_device(device))
+    train.run(args.axolotl_config, args.output_dir, cfg=cfg)
 
 
 def cmd_sample(args: argparse.Namespace) -> None:
@@ -181,6 +199,26 @@ def cmd_push_adapter(args: argparse.Namespace) -> None:
 
     settings = {**json.loads(args.settings), **hub.describe_base_model(args.base_model)}
     hub.push_adapter(args.repo, args.private == "true", args.adapter, settings, args.receipt)
+
+
+def cmd_install_profile(args: argparse.Namespace) -> None:
+    from mindupload import profiles
+
+    target = profiles.install(args.name, Path(args.source or f"profiles/{args.name}"), force=args.force)
+    log.info("profile installed at %s: `snakemake --profile %s ...` now finds it from any folder", target, args.name)
+
+
+def cmd_runpod_cleanup(args: argparse.Namespace) -> None:
+    from snakemake_interface_common.exceptions import WorkflowError
+
+    from snakemake_executor_plugin_runpod import api_key
+    from snakemake_executor_plugin_runpod.api import RunPodClient, RunPodError
+    from snakemake_executor_plugin_runpod.cleanup import cleanup
+
+    try:
+        cleanup(RunPodClient(api_key()), run=args.run, dry_run=args.dry_run)
+    except (WorkflowError, RunPodError) as e:
+        raise UserError(str(e)) from None
 
 
 def _write_json(data: dict, path: str) -> None:
@@ -260,6 +298,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="axolotl train (resumes an interrupted run) -> adapter folder")
     p.add_argument("--axolotl-config", required=True)
     p.add_argument("--output-dir", required=True, help="the adapter folder, written only when training finished")
+    here = p.add_argument_group("render the config again on this machine (where the job runs)")
+    here.add_argument("--config-json", help="the config's `training` and `segments` as JSON (as axolotl-config)")
+    here.add_argument("--base-model", help="model folder or hub id, as this machine sees it")
+    here.add_argument("--train", help="train.jsonl")
+    here.add_argument("--validation", help="validation.jsonl")
+    here.add_argument("--work-dir", help="axolotl's output_dir: checkpoints of a run in progress")
+    here.add_argument("--prepared-dir", help="where axolotl keeps tokenized datasets")
+    here.add_argument("--hub-receipt", help="results/hub/dataset.json: train from that Hub repo at that revision")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("sample", help="a few sample replies from the trained adapter -> Markdown")
@@ -300,6 +346,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("config-docs", help="print config/README.md, generated from the config schema")
     p.set_defaults(func=cmd_config_docs)
+
+    p = sub.add_parser("install-profile", help="copy profiles/<name> where `snakemake --profile <name>` finds it")
+    p.add_argument("name", nargs="?", default="runpod", help="default: runpod")
+    p.add_argument("--source", help="the profile folder (default: profiles/<name>)")
+    p.add_argument("--force", action="store_true", help="replace an installed profile of that name")
+    p.set_defaults(func=cmd_install_profile)
+
+    p = sub.add_parser("runpod-cleanup", help="terminate RunPod pods left by runs of the RunPod executor")
+    p.add_argument("--run", help="only pods of this run id (printed at the start of each run)")
+    p.add_argument("--dry-run", action="store_true", help="list them, terminate nothing")
+    p.set_defaults(func=cmd_runpod_cleanup)
     return parser
 
 

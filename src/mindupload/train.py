@@ -31,9 +31,10 @@ MARKER = "mindupload-run.json"  # in the work folder: which config its checkpoin
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
 
-def run(axolotl_config: str | Path, output_dir: str | Path) -> Path:
-    """Train (or resume) and publish the adapter at `output_dir`; returns it."""
-    cfg = train_config.read(axolotl_config)
+def run(axolotl_config: str | Path, output_dir: str | Path, cfg: dict | None = None) -> Path:
+    """Train (or resume) and publish the adapter at `output_dir`; returns it. `cfg`, when given, is the
+    config rendered on this machine and replaces the file's."""
+    cfg = cfg if cfg is not None else train_config.read(axolotl_config)
     final = Path(output_dir).resolve()
     work = Path(cfg["output_dir"]).resolve()
     check_inputs(cfg, work, final)

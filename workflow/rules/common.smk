@@ -6,6 +6,7 @@ from snakemake.utils import validate
 from mindupload.config import check_consistency, source_spec
 from mindupload.redact import RedactOptions
 from mindupload.render import Identity
+from mindupload.tokenizer import looks_local
 from mindupload.segment import SegmentOptions
 from mindupload.turns import TurnOptions
 
@@ -41,12 +42,22 @@ def source_json(wildcards):
 
 
 def source_path(wildcards):
-    return config["sources"][wildcards.source]["path"]
+    """A raw export: local(), so that it never goes to remote storage, whatever the profile."""
+    return local(config["sources"][wildcards.source]["path"])
 
 
 def base_model_input(wildcards):
-    """The embedded default model is built by a rule; any other base model is the user's to provide."""
-    return [EMBEDDED_MODEL] if os.path.normpath(config["base_model"]) == EMBEDDED_MODEL else []
+    """A model folder inside the working directory (the embedded default, built by a rule, or one the user put
+    there) is an input, so it reaches remote jobs like any other file; hub ids and folders elsewhere are not."""
+    path = os.path.normpath(config["base_model"])
+    inside = looks_local(config["base_model"]) and not os.path.isabs(path) and not path.startswith("..")
+    return [path] if inside else []
+
+
+def base_model_path(wildcards, input):
+    """The base model where this job sees it: the input's path (a storage copy on a remote machine), or the
+    configured hub id or folder."""
+    return input.base_model if input.base_model else config["base_model"]
 
 
 def json_param(options):

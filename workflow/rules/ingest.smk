@@ -4,7 +4,7 @@ rule parse_source:
     input:
         source_path,
     output:
-        table=temp("results/messages/{source}.parquet"),
+        table=temp(local("results/messages/{source}.parquet")),
         report="results/messages/{source}.json",
     log:
         "logs/parse_source/{source}.log",
@@ -20,9 +20,9 @@ rule parse_source:
 # All exports -> one message table.
 rule combine_messages:
     input:
-        expand("results/messages/{source}.parquet", source=SOURCES),
+        local(expand("results/messages/{source}.parquet", source=SOURCES)),
     output:
-        temp("results/messages.parquet"),
+        temp(local("results/messages.parquet")),
     log:
         "logs/combine_messages/combine_messages.log",
     conda:

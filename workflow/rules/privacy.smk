@@ -1,9 +1,9 @@
 # Personal data in the message table -> typed placeholders (<PHONE>, <EMAIL>, ...), names -> the label.
 rule redact:
     input:
-        "results/messages.parquet",
+        local("results/messages.parquet"),
     output:
-        table="results/messages_redacted.parquet",
+        table=local("results/messages_redacted.parquet"),
         report="results/reports/redaction.json",
         markdown="results/reports/redaction.md",
     log:

@@ -1,7 +1,7 @@
 # Turns -> random 2-10-turn segments in axolotl's input_output format, fitted to sequence_len.
 rule segment:
     input:
-        turns="results/turns.parquet",
+        turns=local("results/turns.parquet"),
         base_model=base_model_input,
     output:
         train="results/dataset/train.jsonl",

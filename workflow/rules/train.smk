@@ -1,14 +1,25 @@
 # LoRA training with axolotl; an interrupted run resumes from its last checkpoint (kept in results/train/work).
+# The axolotl config is rendered again where the job runs (its paths and device), from the checked settings.
 rule train:
     input:
         axolotl_config=rules.axolotl_config.output,
         checked=rules.check.output.json,
+        train=rules.segment.output.train,
+        validation=rules.segment.output.validation,
+        base_model=base_model_input,
+        receipt=hub_receipt,
     output:
         directory("results/adapter"),
     log:
         "logs/train/train.log",
     benchmark:
         "results/benchmarks/train.tsv"
+    params:
+        config=training_json,
+        base_model=base_model_path,
+        work_dir="results/train/work",
+        prepared_dir="results/train/prepared",
+        hub=hub_receipt_arg,
     threads: workflow.cores
     resources:
         gpu=1,
@@ -17,7 +28,10 @@ rule train:
     conda:
         "../../envs/train.yaml"
     shell:
-        "mindupload train --axolotl-config {input.axolotl_config} --output-dir {output} 2> {log}"
+        "mindupload train --axolotl-config {input.axolotl_config} --config-json {params.config:q} "
+        "--base-model {params.base_model:q} --train {input.train} --validation {input.validation} "
+        "--work-dir {params.work_dir} --prepared-dir {params.prepared_dir} {params.hub} "
+        "--output-dir {output} 2> {log}"
 
 
 # Optional (`snakemake merge`): the adapter merged into the base model, for runtimes without LoRA support.

@@ -1,9 +1,9 @@
 # Messages -> turns (runs of one sender merged), sessions, and the train/validation split by time.
 rule build_turns:
     input:
-        rules.redact.output.table,
+        local(rules.redact.output.table),
     output:
-        table="results/turns.parquet",
+        table=local("results/turns.parquet"),
         report="results/turns.json",
     log:
         "logs/build_turns/build_turns.log",

@@ -1,0 +1,187 @@
+"""What the RunPod workflow tests share: a moto S3 server, a "pod image" (a venv seeing this environment's
+packages but not this checkout's source, so the pod must install the deployed one), a git working copy of the
+repository whose exports live in git-ignored data/, and a RunPod test profile built from profiles/runpod."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import logging
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+BUCKET = "mindupload-test"
+API_KEY = "test-key"
+
+
+def _workflow_helpers():
+    spec = importlib.util.spec_from_file_location("workflow_helpers", ROOT / "tests/workflow/test_workflow.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+helpers = _workflow_helpers()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def s3_server():
+    """moto's S3 on 127.0.0.1, with an empty test bucket; yields the endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per S3 request otherwise
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        s3(endpoint).create_bucket(Bucket=BUCKET)
+        yield endpoint
+    finally:
+        server.stop()
+
+
+def s3(endpoint: str):
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    )
+
+
+def bucket_keys(endpoint: str, prefix: str = "") -> list[str]:
+    pages = s3(endpoint).get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
+    return sorted(obj["Key"] for page in pages for obj in page.get("Contents", []))
+
+
+def pod_image(folder: Path) -> Path:
+    """A venv with this environment's installed packages (snakemake, axolotl, the s3 plugin, ...) but not this
+    checkout's src/: like the axolotl image, it has the libraries and must install mind-upload itself."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True)
+    site_dirs = [p for p in sys.path if p.endswith("site-packages") and Path(p).is_dir()]
+    pth = folder / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages" / "_image.pth"
+    pth.write_text("".join(f"import site; site.addsitedir({d!r})\n" for d in site_dirs))
+    return folder / "bin"
+
+
+def make_repo(tmp: Path, model_dir: Path, **overrides) -> Path:
+    """The repository in git (Snakemake ships tracked files to pods), exports in git-ignored data/, and the
+    base model inside the working directory (models/, git-ignored)."""
+    workdir = helpers.make_workdir(tmp, **overrides)
+    for name in ("src", "pyproject.toml", "README.md", ".gitignore"):
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, workdir / name, ignore=_ignore)
+        else:
+            shutil.copy(src, workdir / name)
+    with (workdir / ".gitignore").open("a") as f:
+        f.write("/models/\n")
+    cfg = yaml.safe_load((workdir / "config/config.yaml").read_text())
+    (workdir / "data").mkdir()
+    for name, source in cfg["sources"].items():
+        target = workdir / "data" / name / Path(source["path"]).name
+        target.parent.mkdir()
+        shutil.copy(workdir / source["path"], target)
+        source["path"] = str(target.relative_to(workdir))
+    # "./": a folder, not the hub id models/tiny-llama. A base_model override (a hub id) wins.
+    cfg["base_model"] = overrides.get("base_model", "./models/tiny-llama")
+    cfg["training"]["max_steps"] = 2
+    (workdir / "config/config.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True))
+    shutil.copytree(model_dir, workdir / "models/tiny-llama")
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.org"]
+    subprocess.run(["git", "init", "-q"], cwd=workdir, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=workdir, check=True)
+    subprocess.run([*git, "commit", "-qm", "test copy"], cwd=workdir, check=True)
+    return workdir
+
+
+def _ignore(folder, names):
+    return [n for n in names if n in ("__pycache__", ".venv") or n.endswith(".egg-info")]
+
+
+def upload_model(endpoint: str, workdir: Path, prefix: str) -> None:
+    """A local base model reaches the pod through the bucket, like every other input."""
+    client = s3(endpoint)
+    for path in (workdir / "models/tiny-llama").rglob("*"):
+        if path.is_file():
+            client.upload_file(str(path), BUCKET, f"{prefix}/{path.relative_to(workdir)}")
+
+
+def make_profile(folder: Path, endpoint: str, prefix: str, **settings) -> Path:
+    """profiles/runpod with the test's bucket, endpoint and fast polling."""
+    cfg = yaml.safe_load((ROOT / "profiles/runpod/config.yaml").read_text())
+    cfg.update(
+        {
+            "default-storage-prefix": f"s3://{BUCKET}/{prefix}",
+            "storage-s3-endpoint-url": endpoint,
+            "seconds-between-status-checks": 1,
+            "local-cores": 2,
+            **settings,
+        }
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.yaml").write_text(yaml.safe_dump(cfg))
+    return folder
+
+
+def environment(workdir: Path, api_url: str) -> dict[str, str]:
+    bindir = str(Path(sys.executable).parent)
+    return {
+        "PATH": f"{bindir}:/usr/bin:/bin",
+        "HOME": str(workdir),
+        "HF_HUB_OFFLINE": "1",
+        "RUNPOD_API_KEY": API_KEY,
+        "RUNPOD_API_BASE_URL": api_url,
+        "SNAKEMAKE_STORAGE_S3_ACCESS_KEY": "testing",
+        "SNAKEMAKE_STORAGE_S3_SECRET_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+
+
+def snakemake(workdir: Path, env: dict, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", *args],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def start_snakemake(workdir: Path, env: dict, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "snakemake", *args],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
