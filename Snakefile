@@ -16,6 +16,7 @@ include: "workflow/rules/segment.smk"
 include: "workflow/rules/check.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/serve.smk"
 
 
 rule all:
