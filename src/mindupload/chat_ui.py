@@ -88,9 +88,9 @@ def session_identity(identity: Identity, persona: str | None, other_label: str |
     return dataclasses.replace(identity, other_label=label, system_prompt=persona)
 
 
-def as_messages(lines: Sequence[str]) -> list[dict]:
-    """One assistant bubble per line (control characters a model may write are not shown)."""
-    return [{"role": "assistant", "content": text} for text in map(generation.clean, lines) if text.strip()]
+def as_messages(reply: str) -> list[dict]:
+    """One assistant bubble per line of the reply (control characters a model may write are not shown)."""
+    return [{"role": "assistant", "content": line} for line in generation.bubbles(generation.clean(reply))]
 
 
 # ---------------------------------------------------------------- the page
@@ -118,7 +118,7 @@ def respond_fn(engine: generation.Engine, identity: Identity):
         yield []
         with closing(generation.stream(engine, ready.prompt, ready.stops, ready.options)) as replies:
             for reply in replies:
-                yield as_messages(generation.bubbles(reply))
+                yield as_messages(reply)
 
     return respond
 
@@ -142,6 +142,7 @@ def build(engine: generation.Engine, identity: Identity, settings: ServeSettings
         chatbot = gr.Chatbot(
             label=f"{identity.name} (AI model)",
             placeholder=f"Write a message as **{identity.other_label}**; an AI model answers as {identity.name}.",
+            buttons=["copy", "copy_all"],  # no "share": it would post the chat to Hugging Face
             render=False,
             scale=1,
         )
@@ -176,7 +177,7 @@ def build(engine: generation.Engine, identity: Identity, settings: ServeSettings
             chatbot=chatbot,
             textbox=textbox,
             additional_inputs=controls,
-            additional_inputs_accordion=gr.Accordion("Settings", open=False),
+            additional_inputs_accordion=gr.Accordion("Settings", open=False, render=False),
             api_name="chat",
             concurrency_limit=1,  # one reply at a time; a second tab waits in Gradio's queue
             flagging_mode="never",
@@ -201,7 +202,10 @@ def credentials(settings: ServeSettings, environ: Mapping[str, str]) -> tuple[st
 
 
 def check_port(host: str, port: int) -> None:
+    """Fail before loading the model when something else listens there (as the server will: SO_REUSEADDR, so
+    the closed connections of a previous run do not count)."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError as e:

@@ -219,7 +219,7 @@ def stream(engine: Engine, prompt_text: str, stops: Sequence[str], options: Opti
     """Cumulative visible reply text, as the model writes it; ends at EOS, a new speaker line or the token
     limit. Closing the iterator (a browser's stop button) stops the model too."""
     import torch
-    from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+    from transformers import StoppingCriteria, StoppingCriteriaList
 
     tok = engine.tokenizer
     stop = threading.Event()
@@ -229,7 +229,7 @@ def stream(engine: Engine, prompt_text: str, stops: Sequence[str], options: Opti
             return stop.is_set()
 
     ids = tok(prompt_text, add_special_tokens=False, return_tensors="pt")["input_ids"].to(engine.model.device)
-    streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True, timeout=600)
+    streamer = _TextSoFar(tok)
     sampling = {"do_sample": True, "temperature": options.temperature, "top_p": options.top_p}
     kwargs = dict(
         input_ids=ids,
@@ -258,11 +258,44 @@ def stream(engine: Engine, prompt_text: str, stops: Sequence[str], options: Opti
     return _read(streamer, stops, stop, thread, failure)
 
 
+class _TextSoFar:
+    """A transformers streamer that hands on the whole reply decoded so far after every token.
+
+    transformers' TextIteratorStreamer hands on words, so a reply without spaces (or in a script without
+    them) would appear only at the end; decoding everything again also lets a tokenizer revise earlier text.
+    A token that ends inside a UTF-8 character waits for the next one.
+    """
+
+    def __init__(self, tokenizer, timeout: float = 600):
+        import queue
+
+        self.tokenizer, self.timeout = tokenizer, timeout
+        self.ids: list[int] = []
+        self.prompt_seen = False
+        self.queue: queue.Queue = queue.Queue()
+
+    def put(self, value) -> None:
+        if not self.prompt_seen:  # generate() hands the prompt over first
+            self.prompt_seen = True
+            return
+        self.ids.extend(value.reshape(-1).tolist())
+        text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
+        if not text.endswith("\ufffd"):
+            self.queue.put(text)
+
+    def end(self) -> None:
+        self.queue.put(self.tokenizer.decode(self.ids, skip_special_tokens=True))
+        self.queue.put(None)
+
+    def __iter__(self) -> Iterator[str]:
+        while (text := self.queue.get(timeout=self.timeout)) is not None:
+            yield text
+
+
 def _read(streamer, stops, stop: threading.Event, thread: threading.Thread, failure: list) -> Iterator[str]:
     text, shown = "", ""
     try:
-        for chunk in streamer:
-            text += chunk
+        for text in streamer:
             visible, ended = split_reply(text, stops, final=False)
             if visible != shown:
                 shown = visible

@@ -209,3 +209,26 @@ def test_serve_defaults_come_from_the_schema():
     section = config.schema()["properties"]["serve"]["properties"]
     settings = chat_ui.ServeSettings.from_config({k: v["default"] for k, v in section.items()})
     assert settings.host == "127.0.0.1" and settings.share is False and settings.auth_username == ""
+
+
+# ---------------------------------------------------------------- the page's chat function
+
+
+def test_the_chat_function_streams_one_bubble_per_message_and_sends_the_whole_conversation(monkeypatch):
+    engine = generation.Engine(
+        model=None, tokenizer=lambda text, **kw: {"input_ids": text.split()}, markers=MARKERS, context=512
+    )
+    sent = {}
+
+    def fake_stream(engine, prompt_text, stops, options, seed=None):
+        sent.update(prompt=prompt_text, stops=stops, options=options)
+        yield from ("sure", "sure\n", "sure\nsee you", "sure\nsee you at 9\x07")
+
+    monkeypatch.setattr(generation, "stream", fake_stream)
+    respond = chat_ui.respond_fn(engine, ME)
+    history = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hey"}]
+    out = list(respond("climbing\r\nsaturday?", history, "{me} talks to {other}.", "Anna", 0.5, 0.8, 40.0))
+    assert out[-1] == [{"role": "assistant", "content": "sure"}, {"role": "assistant", "content": "see you at 9"}]
+    assert [len(o) for o in out] == [0, 1, 1, 2, 2]
+    assert sent["prompt"] == "<s>Elijah talks to Anna.\nAnna: hi\nElijah: hey\nAnna: climbing\nsaturday?\nElijah:"
+    assert "\nAnna:" in sent["stops"] and sent["options"] == generation.Options(40, 0.5, 0.8)
