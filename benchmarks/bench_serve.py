@@ -54,14 +54,16 @@ def decode_speed(base_model: str, adapter: str, new_tokens: int = 64, runs: int 
     identity = Identity(name="Elijah")
     text = render.prompt([Turn("friend", False, QUESTIONS[0])], identity, engine.markers)
     ids = engine.tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
+    common = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "do_sample": False}
     firsts, rates = [], []
     with torch.no_grad():
+        engine.model.generate(**common, max_new_tokens=4)  # warm-up
         for _ in range(runs):
             start = time.perf_counter()
-            engine.model.generate(input_ids=ids, max_new_tokens=1, do_sample=False)
+            engine.model.generate(**common, max_new_tokens=1)
             first = time.perf_counter() - start
             start = time.perf_counter()
-            engine.model.generate(input_ids=ids, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False)
+            engine.model.generate(**common, max_new_tokens=new_tokens, min_new_tokens=new_tokens)
             total = time.perf_counter() - start
             firsts.append(first)
             rates.append((new_tokens - 1) / max(total - first, 1e-9))
@@ -87,6 +89,9 @@ def main() -> None:
 
     base_model = args.base_model or configs.load(args.config)["base_model"]
     first, rate = decode_speed(base_model, args.adapter)
+    from mindupload import tokenizer as tokenizers
+
+    tok = tokenizers.load(base_model)
     print(f"model alone: first token {first * 1000:.0f} ms, then {rate:.1f} tokens/s (greedy, 64 new tokens)")
 
     port = free_port()
@@ -109,7 +114,7 @@ def main() -> None:
         from gradio_client import Client
 
         client = Client(url, verbose=False, analytics_enabled=False)
-        firsts, totals, lengths = [], [], []
+        firsts, totals, lengths, rates = [], [], [], []
         for question in QUESTIONS:
             settings = ("CONTEXT: {me} is talking to a friend.", "friend", 0.7, 0.9, 64)
             start = time.perf_counter()
@@ -120,12 +125,17 @@ def main() -> None:
                     first = time.perf_counter() - start
             totals.append(time.perf_counter() - start)
             firsts.append(first if first is not None else totals[-1])
-            lengths.append(len("\n".join(b["content"] for b in job.result())))
+            reply = "\n".join(b["content"] for b in job.result())
+            lengths.append(len(reply))
+            tokens = len(tok(reply, add_special_tokens=False)["input_ids"])
+            if tokens > 1 and totals[-1] > firsts[-1]:
+                rates.append((tokens - 1) / (totals[-1] - firsts[-1]))
         client.close()
         print(
             f"through the chat API ({len(QUESTIONS)} turns of one conversation): first visible text after "
             f"{statistics.median(firsts) * 1000:.0f} ms (median), whole reply {statistics.median(totals):.2f} s, "
-            f"{statistics.median(lengths)} characters (median)"
+            f"{statistics.median(lengths)} characters (median), "
+            f"{statistics.median(rates) if rates else float('nan'):.1f} tokens/s after the first (median)"
         )
         print(f"server RSS after the conversation: {rss_mb(server.pid):.0f} MB")
         if args.screenshot:

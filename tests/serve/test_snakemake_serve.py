@@ -77,7 +77,9 @@ def test_snakemake_serve_chats_and_ctrl_c_leaves_nothing_behind(
         assert isinstance(reply, list)
         client.close()
     finally:
-        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in the terminal
+        # Ctrl-C in a terminal: SIGINT to the foreground process group. (SIGINT to the snakemake process alone
+        # makes Snakemake wait for its local jobs to end: it leaves stopping them to the terminal's signal.)
+        os.killpg(proc.pid, signal.SIGINT)
         try:
             proc.wait(90)
         except subprocess.TimeoutExpired:
