@@ -116,9 +116,14 @@ def respond_fn(engine: generation.Engine, identity: Identity):
         elif ready.turns_dropped:
             gr.Info(f"The model sees the latest turns only: {ready.turns_dropped} older ones no longer fit.")
         yield []
+        answered = False
         with closing(generation.stream(engine, ready.prompt, ready.stops, ready.options)) as replies:
             for reply in replies:
-                yield as_messages(reply)
+                bubbles = as_messages(reply)
+                answered = answered or bool(bubbles)
+                yield bubbles
+        if not answered:
+            gr.Info("The model ended its turn without a word: send another message, or raise the temperature.")
 
     return respond
 
@@ -224,6 +229,7 @@ def serve(
     base_model: str, model_dir: str, identity: Identity, settings: ServeSettings, sequence_len: int | None
 ) -> None:
     """Check everything that can fail, load the model, then serve until Ctrl-C."""
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported: no telemetry, no version check
     login = credentials(settings, os.environ)
     generation.check_model_folder(base_model, model_dir)
     check_port(settings.host, settings.port)
@@ -231,7 +237,6 @@ def serve(
         log.warning("serving beyond this machine without a login: set serve.auth_username and %s", PASSWORD_ENV)
     engine = generation.load(base_model, model_dir, sequence_len)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # gradio's own start-up probes
-    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported: no telemetry, no version check
     demo = build(engine, identity, settings)
     demo.queue(default_concurrency_limit=1)
     log.info("serving on http://%s:%d (Ctrl-C stops)", settings.host, settings.port)

@@ -232,3 +232,17 @@ def test_the_chat_function_streams_one_bubble_per_message_and_sends_the_whole_co
     assert [len(o) for o in out] == [0, 1, 1, 2, 2]
     assert sent["prompt"] == "<s>Elijah talks to Anna.\nAnna: hi\nElijah: hey\nAnna: climbing\nsaturday?\nElijah:"
     assert "\nAnna:" in sent["stops"] and sent["options"] == generation.Options(40, 0.5, 0.8)
+
+
+def test_an_empty_message_or_a_silent_model_gives_no_bubble(monkeypatch):
+    engine = generation.Engine(
+        model=None, tokenizer=lambda text, **kw: {"input_ids": text.split()}, markers=MARKERS, context=512
+    )
+
+    def silent(*args, **kwargs):
+        yield from ("", " \n")
+
+    monkeypatch.setattr(generation, "stream", silent)
+    respond = chat_ui.respond_fn(engine, ME)
+    assert list(respond("hi", [], None, None, 0.7, 0.9, 16)) == [[], [], []]
+    assert list(respond(" \x00\n ", [], None, None, 0.7, 0.9, 16)) == [[]]

@@ -5,14 +5,14 @@ rule serve:
         base_model=base_model_input,
     log:
         "logs/serve/serve.log",
+    localrule: True
+    conda:
+        "../../envs/serve.yaml"
     params:
         base_model=config["base_model"],
         identity=json_param(Identity.from_config(config)),
         settings=lambda wildcards: json.dumps(config["serve"], sort_keys=True),
         sequence_len=config["segments"]["sequence_len"],
-    conda:
-        "../../envs/serve.yaml"
-    localrule: True
     shell:
         "mindupload serve --base-model {params.base_model:q} --adapter {input.adapter} "
         "--identity {params.identity:q} --settings {params.settings:q} "
