@@ -18,6 +18,7 @@ include: "workflow/rules/check.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/hub.smk"
+include: "workflow/rules/serve.smk"
 
 
 rule all:

@@ -1,8 +1,8 @@
 """A few sample replies from the trained adapter, written to a Markdown file a person can read.
 
 Prompts come from `render.prompt`, the same function the chat UI uses, on the context of a few validation
-examples (conversations the model did not train on) or, without any, on fixed openers. A reply ends at EOS
-or where the model starts someone else's turn. Sampling is seeded, at a low temperature.
+examples (conversations the model did not train on) or, without any, on fixed openers. Loading the model and where
+a reply ends (EOS, or a new speaker line) are `mindupload.generation`'s, as in the chat. Sampling is seeded.
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from mindupload import render
-from mindupload.errors import UserError
 from mindupload.render import Identity, Markers, Turn
 
 log = logging.getLogger(__name__)
@@ -82,56 +80,6 @@ def _is_other(speaker: str, identity: Identity) -> bool:
     return identity.use_real_names or speaker == identity.other_label
 
 
-# ---------------------------------------------------------------- generation
-
-
-def load_model(base_model: str, adapter: str | Path):
-    """The base model with the LoRA adapter on top, on GPU when there is one."""
-    import torch
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM
-
-    from mindupload import tokenizer as tokenizers
-    from mindupload import train_config
-
-    if not all((Path(adapter) / name).is_file() for name in ("adapter_config.json", "adapter_model.safetensors")):
-        raise UserError(f"{adapter}: no trained adapter there. Train one with `snakemake train`.")
-    name = train_config.resolve_base_model(base_model)
-    tok = tokenizers.load(name)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(name, dtype=dtype).to(device)
-    model = PeftModel.from_pretrained(model, str(adapter)).eval()
-    return model, tok
-
-
-def generate(model, tok, prompt_text: str, stops: list[str], options: Options, seed: int) -> str:
-    import torch
-
-    ids = tok(prompt_text, add_special_tokens=False, return_tensors="pt")["input_ids"].to(model.device)
-    torch.manual_seed(seed)
-    with torch.no_grad():
-        out = model.generate(
-            input_ids=ids,
-            attention_mask=torch.ones_like(ids),
-            max_new_tokens=options.max_new_tokens,
-            do_sample=True,
-            temperature=options.temperature,
-            top_p=options.top_p,
-            eos_token_id=tok.eos_token_id,
-            pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
-            stop_strings=stops,
-            tokenizer=tok,
-        )
-    return cut(tok.decode(out[0, ids.shape[1] :], skip_special_tokens=True), stops)
-
-
-def cut(text: str, stops: list[str]) -> str:
-    """The reply up to the first stop string (generate stops after it, so it is still in the text)."""
-    end = min((i for i in (text.find(s) for s in stops) if i >= 0), default=len(text))
-    return text[:end].strip()
-
-
 # ---------------------------------------------------------------- the stage
 
 
@@ -143,17 +91,15 @@ def run(
     out: str | Path,
     options: Options | None = None,
 ) -> list[dict]:
-    from mindupload import table
-    from mindupload import tokenizer as tokenizers
+    from mindupload import generation, table
 
     options = options or Options()
-    model, tok = load_model(base_model, adapter)
-    markers = tokenizers.markers(tok)
-    stops = render.stop_strings(identity)
+    engine = generation.load(base_model, adapter)
+    wanted = generation.Options(options.max_new_tokens, options.temperature, options.top_p)
     samples = []
-    for i, p in enumerate(prompts(validation, identity, markers, options.count)):
-        text = render.prompt(p.history, identity, markers)
-        reply = generate(model, tok, text, stops, options, options.seed + i)
+    for i, p in enumerate(prompts(validation, identity, engine.markers, options.count)):
+        ready = generation.prepare(engine, p.history, identity, wanted)
+        reply = generation.generate(engine, ready.prompt, ready.stops, ready.options, options.seed + i)
         samples.append({"history": p.history, "reply": reply, "actual": p.actual})
     table.write_text_atomic(to_markdown(samples, identity, base_model, adapter, options), out)
     log.info("%d sample replies written to %s", len(samples), out)

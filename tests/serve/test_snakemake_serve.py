@@ -1,0 +1,99 @@
+"""`snakemake serve`: a run target outside `rule all`, and Ctrl-C leaves nothing behind."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from serving import QUIET_ENV, free_port, port_is_free, subprocess_env
+from workflow.test_workflow import make_workdir, planned_rules
+
+pytestmark = [pytest.mark.serve, pytest.mark.workflow]
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "--cores", "2"]
+PERSONA = "CONTEXT: {me} is talking to a friend."
+
+
+def files_under(folder: Path) -> set[str]:
+    return {str(p.relative_to(folder)) for p in folder.rglob("*")} if folder.exists() else set()
+
+
+def wait_for_server(proc: subprocess.Popen, url: str, log: Path, timeout: float = 300) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"snakemake serve exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=5):
+                return
+        except OSError:
+            time.sleep(1)
+    pytest.fail(f"snakemake serve did not answer in {timeout} s:\n{log.read_text()[-4000:]}")
+
+
+def test_serve_is_not_part_of_the_main_job(tmp_path, tiny_tokenizer_dir):
+    workdir = make_workdir(tmp_path, base_model=str(tiny_tokenizer_dir))
+    assert "serve" not in planned_rules(workdir)
+    assert planned_rules(workdir, "serve")["serve"] == 1  # but it is a target, after training
+
+
+def test_snakemake_serve_chats_and_ctrl_c_leaves_nothing_behind(
+    tmp_path, tiny_llama_dir, tiny_adapter_dir, monkeypatch
+):
+    workdir = make_workdir(tmp_path, base_model=str(tiny_llama_dir))
+    shutil.copytree(tiny_adapter_dir, workdir / "results/adapter")  # as `snakemake` (the main job) leaves it
+    port = free_port()
+    (workdir / "config/serve.yaml").write_text(yaml.safe_dump({"serve": {"port": port, "max_new_tokens": 16}}))
+    before = files_under(workdir / "results")
+    log = workdir / "snakemake-serve.out"
+    with open(log, "wb") as out:
+        # --allowed-rules: the adapter stands in for a finished main job, so nothing upstream is rebuilt.
+        proc = subprocess.Popen(
+            [*SNAKEMAKE, "serve", "--allowed-rules", "serve", "--configfile", "config/serve.yaml"],
+            cwd=workdir,
+            env=subprocess_env(workdir),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, as a terminal's foreground job
+        )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_for_server(proc, url, log)
+        for key, value in QUIET_ENV.items():
+            monkeypatch.setenv(key, value)
+        from gradio_client import Client
+
+        client = Client(url, verbose=False, analytics_enabled=False)
+        secret = "my bank pin is 4921"
+        reply = client.predict(secret, PERSONA, "friend", 0.7, 0.9, 16, api_name="/chat")
+        assert isinstance(reply, list)
+        client.close()
+    finally:
+        # Ctrl-C in a terminal: SIGINT to the foreground process group. (SIGINT to the snakemake process alone
+        # makes Snakemake wait for its local jobs to end: it leaves stopping them to the terminal's signal.)
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(90)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            pytest.fail(f"snakemake serve did not stop on Ctrl-C:\n{log.read_text()[-4000:]}")
+    time.sleep(1)
+    with pytest.raises(ProcessLookupError):
+        os.killpg(proc.pid, 0)  # no process of the job is left
+    assert port_is_free(port)
+    assert files_under(workdir / "results") == before  # no output, nothing half-written
+    assert not files_under(workdir / ".snakemake/locks")
+    assert not files_under(workdir / ".snakemake/incomplete")
+    served_log = (workdir / "logs/serve/serve.log").read_text()
+    assert "loaded" in served_log and secret not in served_log  # the log never holds message text
+    assert secret not in log.read_text()
+    # and the next run starts cleanly (no stale lock)
+    assert planned_rules(workdir, "serve", "--allowed-rules", "serve") == {"serve": 1}

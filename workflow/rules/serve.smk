@@ -1,0 +1,19 @@
+# Run target, not an output (`snakemake serve`): the chat page with the trained clone until Ctrl-C.
+rule serve:
+    input:
+        adapter=rules.train.output,
+        base_model=base_model_input,
+    log:
+        "logs/serve/serve.log",
+    localrule: True
+    conda:
+        "../../envs/serve.yaml"
+    params:
+        base_model=config["base_model"],
+        identity=json_param(Identity.from_config(config)),
+        settings=lambda wildcards: json.dumps(config["serve"], sort_keys=True),
+        sequence_len=config["segments"]["sequence_len"],
+    shell:
+        "mindupload serve --base-model {params.base_model:q} --adapter {input.adapter} "
+        "--identity {params.identity:q} --settings {params.settings:q} "
+        "--sequence-len {params.sequence_len} 2> {log}"
