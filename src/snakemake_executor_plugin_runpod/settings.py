@@ -13,7 +13,7 @@ from snakemake_interface_executor_plugins.settings import ExecutorSettingsBase
 from snakemake_executor_plugin_runpod.api import CLOUD_TYPES
 
 # axolotl's image for the axolotl version the workflow is validated with locally (0.19.0, Python 3.11).
-DEFAULT_IMAGE = "axolotlai/axolotl:0.19.0-py3.11-cu128-2.9.1"
+DEFAULT_IMAGE = "axolotlai/axolotl:0.19.0-py3.11-cu128-2.13.0"
 # Tags that move: a run must know what it runs.
 FLOATING_TAGS = re.compile(r"^(latest|main|nightly|main-latest|.*-latest)$")
 

@@ -16,8 +16,10 @@ import itertools
 import json
 import os
 import shlex
+import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -88,6 +90,9 @@ class FakeRunPod:
         self.die_after: float | None = None
         self.on_deploy = None  # called with each new pod (tests schedule faults with it)
         self.shim = self.root / "shim"
+        # The pods' /tmp: short, as on a real pod (datasets' worker sockets live there, and a socket path over
+        # 107 characters fails to bind).
+        self.tmp = Path(tempfile.mkdtemp(prefix="fakepods-"))
         self.shim.mkdir(parents=True, exist_ok=True)
         (self.shim / "runpodctl").write_text(RUNPODCTL.format(python=self.pod_bin / "python"))
         (self.shim / "runpodctl").chmod(0o755)
@@ -109,6 +114,7 @@ class FakeRunPod:
         with self.lock:
             for pod in self.pods.values():
                 self._kill(pod)
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
     def live(self) -> list[Pod]:
         """Pods that still exist (and would bill): anything not terminated."""
@@ -124,7 +130,7 @@ class FakeRunPod:
         env = {
             "PATH": f"{self.shim}:{self.pod_bin}:/usr/bin:/bin",
             "HOME": str(pod.folder),
-            "TMPDIR": str(pod.folder),
+            "TMPDIR": str(self.tmp),
             **self.extra_env,
             **pod.env,
             "RUNPOD_POD_ID": pod.id,

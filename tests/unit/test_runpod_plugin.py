@@ -346,7 +346,7 @@ def test_unpinned_images_are_refused(image):
 
 
 @pytest.mark.parametrize(
-    "image", ["axolotlai/axolotl:0.19.0-py3.11-cu128-2.9.1", "localhost:5000/a:1.0", "a/b@sha256:" + "0" * 64]
+    "image", ["axolotlai/axolotl:0.19.0-py3.11-cu128-2.13.0", "localhost:5000/a:1.0", "a/b@sha256:" + "0" * 64]
 )
 def test_pinned_images_pass(image):
     check_image(image)

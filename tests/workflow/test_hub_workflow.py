@@ -37,7 +37,7 @@ def new_workdir(path: Path, **overrides) -> Path:
 
 def message_texts(workdir: Path, shortest: int = 12) -> set[str]:
     """Every message of the bundled exports long enough to be recognised if it leaked."""
-    texts = pq.read_table(workdir / "results/messages.parquet", columns=["text"]).column("text").to_pylist()
+    texts = pq.read_table(workdir / "results/messages_redacted.parquet", columns=["text"]).column("text").to_pylist()
     return {line for text in texts for line in text.splitlines() if len(line) >= shortest}
 
 

@@ -91,7 +91,8 @@ def test_train_runs_on_a_pod_and_only_dataset_and_results_reach_the_bucket(repo,
     }
     assert {"Snakefile", "src/mindupload/train.py", "pyproject.toml", "config/config.yaml"} <= deployed
     assert not [p for p in deployed if p.startswith(("data/", "models/")) or p.endswith(".parquet")]
-    assert (repo / "results/messages.parquet").is_file()  # local() tables stay here
+    # local() tables stay here (those before redaction are temporary and already gone)
+    assert (repo / "results/messages_redacted.parquet").is_file() and (repo / "results/turns.parquet").is_file()
 
     # The pod trained on the pod's own paths, with the device it has (no GPU here: the CPU settings).
     train_log = s3(endpoint).get_object(Bucket=BUCKET, Key="e2e/logs/train/train.log")["Body"].read().decode()
