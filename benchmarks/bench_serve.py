@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -22,25 +21,11 @@ import time
 import urllib.request
 from pathlib import Path
 
-QUIET = {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
+# The chat tests' helpers: the quiet environment, a free port, Debian's chromium and its offline flags.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "serve"))
+from serving import CHROMIUM, CHROMIUM_ARGS, QUIET_ENV, free_port
+
 QUESTIONS = ["hey, how was your weekend?", "are you free on saturday?", "what are you up to?", "did you fix the bike?"]
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def decode_speed(base_model: str, adapter: str, new_tokens: int = 64, runs: int = 3) -> tuple[float, float]:
@@ -83,7 +68,7 @@ def main() -> None:
     parser.add_argument("--base-model", help="default: the config's base_model")
     parser.add_argument("--screenshot", help="save the chat page after one reply here (PNG)")
     args = parser.parse_args()
-    os.environ.update(QUIET)
+    os.environ.update(QUIET_ENV)
 
     from mindupload import config as configs
 
@@ -150,7 +135,7 @@ def screenshot(url: str, path: str) -> None:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1000, "height": 800})
         page.goto(url)
         for question in QUESTIONS[:2]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -17,6 +18,19 @@ import yaml
 SYSTEM_PROMPT = "CONTEXT: {me} is talking to a friend."
 # No telemetry from gradio or gradio_client, no hub: tests never reach the network.
 QUIET_ENV = {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# Offline and quiet: no Google lookups, updates or sync (DESIGN.md, Gradio section).
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+]
 
 
 def free_port() -> int:

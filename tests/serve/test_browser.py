@@ -5,22 +5,9 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from serving import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.serve
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# Offline and quiet: no Google lookups, updates or sync (DESIGN.md, Gradio section).
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-]
 
 
 @pytest.fixture(scope="module")

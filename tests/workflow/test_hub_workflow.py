@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -12,22 +11,9 @@ import pytest
 import yaml
 from hubserver import FakeHub, front_matter
 from hubtools import files_containing, hub_env, new_token
-from test_workflow import changed_config, make_workdir, planned_rules
+from test_workflow import changed_config, make_workdir, planned_rules, snakemake
 
 pytestmark = pytest.mark.workflow
-
-
-def run(workdir: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
-    proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "2", *args],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert proc.returncode == 0, f"snakemake {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
-    return proc
 
 
 def new_workdir(path: Path, **overrides) -> Path:
@@ -53,7 +39,7 @@ def test_upload_pushes_privately_reruns_only_for_a_new_dataset(tmp_path, tiny_to
     with FakeHub(token) as hub:
         workdir = new_workdir(tmp_path / "wf", base_model=str(tiny_tokenizer_dir), hub={"dataset_repo": "chats"})
         env = hub_env(hub, tmp_path, token)
-        first = run(workdir, env, "upload")
+        first = snakemake(workdir, "upload", env=env)
 
         repo = hub.repo("dataset", "elijah/chats")
         assert repo.private is True
@@ -72,13 +58,13 @@ def test_upload_pushes_privately_reruns_only_for_a_new_dataset(tmp_path, tiny_to
             assert contact not in card
         assert all(r.headers["authorization"] == f"Bearer {token}" for r in hub.requests if r.path.startswith("/api"))
 
-        second = run(workdir, env, "upload")
+        second = snakemake(workdir, "upload", env=env)
         assert "Nothing to be done" in second.stdout + second.stderr
         assert len(hub.commits()) == 1
 
         changed = changed_config(workdir, "segments", seed=7)
         assert planned_rules(workdir, "upload", "--configfile", changed) == {"segment": 1, "upload": 1}
-        third = run(workdir, env, "upload", "--configfile", changed)
+        third = snakemake(workdir, "upload", "--configfile", changed, env=env)
         assert len(repo.commits) == 2
         assert json.loads((workdir / "results/hub/dataset.json").read_text())["revision"] == repo.head.oid
         assert_token_kept_secret(workdir, token, first, second, third)
@@ -96,7 +82,7 @@ def test_training_from_the_hub_reads_the_pushed_revision(tmp_path, tiny_llama_di
         cfg["training"]["max_steps"] = 1
         (workdir / "config/config.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True))
         env = hub_env(hub, tmp_path, token)
-        proc = run(workdir, env, "train")
+        proc = snakemake(workdir, "train", env=env)
         receipt = json.loads((workdir / "results/hub/dataset.json").read_text())
         axolotl = yaml.safe_load((workdir / "results/train/axolotl.yaml").read_text())
         assert axolotl["datasets"] == [
