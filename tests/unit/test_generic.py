@@ -297,11 +297,7 @@ def test_a_missing_header_row_is_reported_without_quoting_the_data(tmp_path):
 @pytest.mark.parametrize("name", ["chat.csv", "chat.jsonl"])
 def test_invalid_utf8_names_the_line(tmp_path, name):
     path = tmp_path / name
-    good = (
-        b'{"sender": "a", "timestamp": 1, "text": "x"}\n'
-        if name.endswith("jsonl")
-        else b"sender,timestamp,text\n"
-    )
+    good = b'{"sender": "a", "timestamp": 1, "text": "x"}\n' if name.endswith("jsonl") else b"sender,timestamp,text\n"
     path.write_bytes(good + good.replace(b"sender,timestamp,text", b"a,1,x") + b"\xff\xfe secret\n")
 
     with pytest.raises(ParseError, match="not valid UTF-8") as error:

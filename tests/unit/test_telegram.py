@@ -114,9 +114,7 @@ WHOLE_ACCOUNT = [
 def whole_account_rows(result: ParseResult) -> list[tuple]:
     return [
         (conversation, *rest)
-        for conversation, rest in zip(
-            result.table.column("conversation_id").to_pylist(), summary(result), strict=True
-        )
+        for conversation, rest in zip(result.table.column("conversation_id").to_pylist(), summary(result), strict=True)
     ]
 
 
@@ -185,9 +183,7 @@ def test_text_falls_back_to_the_text_field_when_entities_are_missing(tmp_path):
     del message["text_entities"]
     message["text"] = ["see ", {"type": "link", "text": "example.org"}, "!"]
 
-    assert parse(write_json(tmp_path, chat_export([message]))).table.column("text").to_pylist() == [
-        "see example.org!"
-    ]
+    assert parse(write_json(tmp_path, chat_export([message]))).table.column("text").to_pylist() == ["see example.org!"]
 
 
 @pytest.mark.parametrize(
@@ -324,9 +320,7 @@ def test_a_single_channel_export_is_refused(tmp_path):
 # --- sniffing -----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "name", ["personal_chat.json", "whole_account.json", "truncated.json", "messages.html"]
-)
+@pytest.mark.parametrize("name", ["personal_chat.json", "whole_account.json", "truncated.json", "messages.html"])
 def test_sniff_recognises_telegram_exports(name):
     assert telegram.sniff(FIXTURES / name)
 
@@ -370,9 +364,7 @@ def random_messages(draw) -> list[dict]:
                 "date_unixtime": str(when),
                 "from": "Me" if own else draw(NAMES),
                 "from_id": ME_ID if own else "user77",
-                "text": text
-                if len(parts) < 2
-                else [parts[0], *({"type": "bold", "text": p} for p in parts[1:])],
+                "text": text if len(parts) < 2 else [parts[0], *({"type": "bold", "text": p} for p in parts[1:])],
                 "text_entities": [{"type": "plain", "text": part} for part in parts],
             }
         )
@@ -404,9 +396,7 @@ def test_property_whole_account_round_trip(tmp_path, chats):
 
     result = parse(write_json(tmp_path, data))
 
-    by_chat = [
-        [row[1:] for row in whole_account_rows(result) if row[0] == f"tg:{n}"] for n in range(len(chats))
-    ]
+    by_chat = [[row[1:] for row in whole_account_rows(result) if row[0] == f"tg:{n}"] for n in range(len(chats))]
     assert by_chat == [expected(chat) for chat in chats]
 
 

@@ -82,9 +82,7 @@ def _check_readable_kind(path: Path) -> None:
     if not head.strip():
         raise ParseError(path, "the file is empty.", hint=_REEXPORT)
     if _is_html_export(head) or path.suffix.lower() in (".html", ".htm"):
-        raise ParseError(
-            path, "this is Telegram's HTML export, which mind-upload cannot read.", hint=_REEXPORT
-        )
+        raise ParseError(path, "this is Telegram's HTML export, which mind-upload cannot read.", hint=_REEXPORT)
 
 
 def _open_json(path: Path) -> IO[bytes]:
@@ -281,9 +279,7 @@ class _ExportReader:
             )
 
     def _not_an_export(self) -> ParseError:
-        return ParseError(
-            self.spec.path, "not a Telegram Desktop export; export with format JSON.", hint=_REEXPORT
-        )
+        return ParseError(self.spec.path, "not a Telegram Desktop export; export with format JSON.", hint=_REEXPORT)
 
 
 def _ignore(event: tuple[str, str, Any]) -> None:
@@ -304,9 +300,7 @@ def _row(message: Any) -> _Row:
         raise _BadRecord("not a JSON object")
     service = message.get("type") == "service"
     name, sender_id = (
-        (message.get("actor"), message.get("actor_id"))
-        if service
-        else (message.get("from"), message.get("from_id"))
+        (message.get("actor"), message.get("actor_id")) if service else (message.get("from"), message.get("from_id"))
     )
     sender_id = _id(sender_id)
     return _Row(
@@ -363,10 +357,7 @@ def _join_parts(text: Any) -> str:
         return text
     if not isinstance(text, list):
         return ""
-    parts = (
-        part if isinstance(part, str) else part.get("text") if isinstance(part, dict) else None
-        for part in text
-    )
+    parts = (part if isinstance(part, str) else part.get("text") if isinstance(part, dict) else None for part in text)
     return "".join(part for part in parts if isinstance(part, str))
 
 
