@@ -37,8 +37,8 @@ def decode_speed(base_model: str, adapter: str, new_tokens: int = 64, runs: int 
 
     engine = generation.load(base_model, adapter)
     identity = Identity(name="Elijah")
-    text = render.prompt([Turn("friend", False, QUESTIONS[0])], identity, engine.markers)
-    ids = engine.tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
+    pieces = render.prompt_pieces([Turn("friend", False, QUESTIONS[0])], identity, engine.markers)
+    ids = torch.tensor([engine.encode(pieces)])
     common = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "do_sample": False}
     firsts, rates = [], []
     with torch.no_grad():

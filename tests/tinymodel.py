@@ -37,6 +37,26 @@ def build_tokenizer(out: Path, vocab_size: int = 400) -> Path:
     return out
 
 
+def build_sentencepiece_style_tokenizer(out: Path, vocab_size: int = 300) -> Path:
+    """A tokenizer that, like Llama's and Mistral's SentencePiece ones, puts a word-start marker before every
+    text it encodes: tokenizing pieces one by one then differs from tokenizing their joined text."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+    tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
+    alphabet = sorted({ch for text in CORPUS for ch in text} | {"▁", "\n"})
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=list(SPECIALS.values()), initial_alphabet=alphabet
+    )
+    tok.train_from_iterator(CORPUS, trainer=trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, **SPECIALS)
+    out.mkdir(parents=True, exist_ok=True)
+    fast.save_pretrained(out)
+    return out
+
+
 def build_llama(out: Path, tokenizer_dir: Path) -> Path:
     """A tiny random LlamaForCausalLM (hidden 32, 2 layers) over the tiny tokenizer, saved with the tokenizer
     as one model folder: enough for axolotl to preprocess, train a LoRA adapter and generate, in seconds."""

@@ -1,7 +1,7 @@
 """The chat page: you write as the other person, the clone answers as you, streamed, one bubble per message.
 
 A Gradio `ChatInterface` over `mindupload.generation`. The prompt is rendered from the whole conversation by
-`render.prompt` (the training layout), trimmed to the model's window. Safe by default: it binds 127.0.0.1,
+`render.prompt_pieces` (the training layout), trimmed to the model's window. Safe by default: it binds 127.0.0.1,
 makes no public link, sends Gradio no analytics, and can ask for a username and password (the password only
 from the environment). The page says plainly that the replies come from an AI model.
 """
@@ -24,6 +24,7 @@ from mindupload.render import Identity, Turn
 log = logging.getLogger(__name__)
 
 PASSWORD_ENV = "MINDUPLOAD_SERVE_PASSWORD"
+MAX_LABEL_CHARS = 40  # a name, not a paragraph: it is repeated before every turn of the prompt
 
 
 @dataclass(frozen=True)
@@ -76,10 +77,11 @@ def history_turns(history: Sequence[Mapping], identity: Identity) -> list[Turn]:
 def session_identity(identity: Identity, persona: str | None, other_label: str | None) -> Identity:
     """The configured identity with the page's persona text and other person's label.
 
-    A label is one line without a colon (it is written as `label: text`); a persona with stray braces is taken
-    literally rather than failing as a format string.
+    A label is one short line without a colon (it is written as `label: text`); a persona with stray braces is
+    taken literally rather than failing as a format string (a long one is cut where the prompt is fitted).
     """
-    label = " ".join(generation.clean(other_label or "").replace(":", " ").split()) or identity.other_label
+    label = " ".join(generation.clean(other_label or "").replace(":", " ").split())[:MAX_LABEL_CHARS].strip()
+    label = label or identity.other_label
     persona = generation.clean(persona if persona is not None else identity.system_prompt)
     try:
         persona.format(me="", other="")
@@ -111,13 +113,15 @@ def respond_fn(engine: generation.Engine, identity: Identity):
         turns = history_turns([*history, {"role": "user", "content": text}], who)
         wanted = generation.Options(int(max_new_tokens), float(temperature), float(top_p))
         ready = generation.prepare(engine, turns, who, wanted)
+        if ready.trimmed_persona:
+            gr.Warning("The persona is longer than half of the model's window: the model sees its start only.")
         if ready.trimmed_text:
             gr.Warning(f"Your message is longer than the model's window ({engine.context} tokens): it sees its end.")
         elif ready.turns_dropped:
             gr.Info(f"The model sees the latest turns only: {ready.turns_dropped} older ones no longer fit.")
         yield []
         answered = False
-        with closing(generation.stream(engine, ready.prompt, ready.stops, ready.options)) as replies:
+        with closing(generation.stream(engine, ready.pieces, ready.stops, ready.options)) as replies:
             for reply in replies:
                 bubbles = as_messages(reply)
                 answered = answered or bool(bubbles)

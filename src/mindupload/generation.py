@@ -7,6 +7,7 @@ user's own name, or any `Name: ` line: small models invent third speakers). The 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -144,7 +145,7 @@ def check_model_folder(base_model: str, model_dir: str | Path) -> str:
             "base_model_name_or_path"
         )
         base = train_config.resolve_base_model(base_model)
-        if trained_on and _model_id(trained_on) != _model_id(base):
+        if trained_on and not same_model(trained_on, base):
             raise UserError(
                 f"{folder}: this adapter was trained on {trained_on!r}, not on the configured base_model "
                 f"{base_model!r}. Set `base_model` (or --base-model) to the model it was trained on."
@@ -155,9 +156,23 @@ def check_model_folder(base_model: str, model_dir: str | Path) -> str:
     raise UserError(f"{folder}: neither a LoRA adapter ({', '.join(ADAPTER_FILES)}) nor a model folder (config.json).")
 
 
+def same_model(trained_on: str, base: str) -> bool:
+    """Whether an adapter's recorded base model names `base`. The recorded name is where the base was at
+    training time: another machine's folder (a RunPod pod's), a bare folder name (a Hub model card), or the hub
+    id of a model that is a local folder here; so a folder and a hub id that end in the same name match too.
+    A real mismatch of the same name still fails, with a clear message, when the weights load."""
+    if _model_id(trained_on) == _model_id(base):
+        return True
+    return _model_name(trained_on) == _model_name(base)
+
+
 def _model_id(name: str) -> str:
     path = Path(name).expanduser()
     return str(path.resolve()) if path.is_absolute() or path.exists() else name
+
+
+def _model_name(name: str) -> str:
+    return Path(name.rstrip("/")).name
 
 
 @dataclass
@@ -174,8 +189,14 @@ class Engine:
     def device(self) -> str:
         return str(self.model.device)
 
-    def count(self, text: str) -> int:
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+    def encode(self, pieces: Sequence[str]) -> list[int]:
+        """A prompt's ids, tokenized piece by piece as in training (`tokenizer.encode_pieces`)."""
+        from mindupload.tokenizer import encode_pieces
+
+        return encode_pieces(self.tokenizer, pieces)
+
+    def count(self, pieces: Sequence[str]) -> int:
+        return len(self.encode(pieces))
 
     def budget(self, max_new_tokens: int) -> tuple[int, int]:
         """(prompt tokens, new tokens): the reply may take at most all but MIN_PROMPT_TOKENS of the window."""
@@ -192,17 +213,18 @@ def load(base_model: str, model_dir: str | Path, sequence_len: int | None = None
     from mindupload import train_config
 
     kind = check_model_folder(base_model, model_dir)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
-    if kind == "adapter":
-        from peft import PeftModel
+    device, dtype = pick_device(torch)
+    # Straight onto the GPU: a 7B model through host memory first would need its 15 GB there too.
+    placement = {"device_map": {"": 0}} if device == "cuda" else {}
+    name = train_config.resolve_base_model(base_model) if kind == "adapter" else str(Path(model_dir).resolve())
+    try:
+        model = AutoModelForCausalLM.from_pretrained(name, dtype=dtype, **placement)
+        if kind == "adapter":
+            from peft import PeftModel
 
-        name = train_config.resolve_base_model(base_model)
-        model = AutoModelForCausalLM.from_pretrained(name, dtype=dtype).to(device)
-        model = PeftModel.from_pretrained(model, str(model_dir))
-    else:
-        name = str(Path(model_dir).resolve())
-        model = AutoModelForCausalLM.from_pretrained(name, dtype=dtype).to(device)
+            model = PeftModel.from_pretrained(model, str(model_dir))
+    except (OSError, RuntimeError, ValueError) as e:  # OOM, a size mismatch, a damaged file: weights, not text
+        raise UserError(f"{model_dir}: cannot load it onto {device} with {name!r}: {_first_line(e)}") from None
     has_tokenizer = kind == "merged" and (Path(model_dir) / "tokenizer_config.json").is_file()
     tok = tokenizers.load(name if has_tokenizer else train_config.resolve_base_model(base_model))
     context = getattr(model.config, "max_position_embeddings", None) or sequence_len or 2048
@@ -212,12 +234,24 @@ def load(base_model: str, model_dir: str | Path, sequence_len: int | None = None
     return Engine(model.eval(), tok, tokenizers.markers(tok), context)
 
 
+def pick_device(torch) -> tuple[str, object]:
+    """CUDA when there is one, in bfloat16 where the GPU has it (float16 on older ones), else the CPU in float32."""
+    if not torch.cuda.is_available():
+        return "cpu", torch.float32
+    return "cuda", torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+
+
 # ---------------------------------------------------------------- generating
 
 
-def stream(engine: Engine, prompt_text: str, stops: Sequence[str], options: Options, seed: int | None = None):
-    """Cumulative visible reply text, as the model writes it; ends at EOS, a new speaker line or the token
-    limit. Closing the iterator (a browser's stop button) stops the model too."""
+def stream(engine: Engine, prompt: Sequence[str], stops: Sequence[str], options: Options, seed: int | None = None):
+    """Cumulative visible reply text, as the model writes it after `prompt` (its pieces, `render.prompt_pieces`);
+    ends at EOS, a new speaker line or the token limit. Closing the iterator (a browser's stop button) stops
+    the model too."""
     import torch
     from transformers import StoppingCriteria, StoppingCriteriaList
 
@@ -228,7 +262,7 @@ def stream(engine: Engine, prompt_text: str, stops: Sequence[str], options: Opti
         def __call__(self, input_ids, scores, **kwargs):
             return stop.is_set()
 
-    ids = tok(prompt_text, add_special_tokens=False, return_tensors="pt")["input_ids"].to(engine.model.device)
+    ids = torch.tensor([engine.encode(prompt)], device=engine.model.device)
     streamer = _TextSoFar(tok)
     sampling = {"do_sample": True, "temperature": options.temperature, "top_p": options.top_p}
     kwargs = dict(
@@ -312,34 +346,62 @@ def _read(streamer, stops, stop: threading.Event, thread: threading.Thread, fail
         thread.join()
 
 
-def generate(engine: Engine, prompt_text: str, stops: Sequence[str], options: Options, seed: int) -> str:
+def generate(engine: Engine, prompt: Sequence[str], stops: Sequence[str], options: Options, seed: int) -> str:
     """The whole reply at once (sample replies)."""
-    return next(reversed(list(stream(engine, prompt_text, stops, options, seed))), "")
+    return next(reversed(list(stream(engine, prompt, stops, options, seed))), "")
 
 
 @dataclass(frozen=True)
 class Prepared:
-    prompt: str
+    pieces: list[str]  # the prompt, as the texts tokenized one by one (`render.prompt_pieces`)
     stops: list[str]
     options: Options  # max_new_tokens fitted to the window
     turns_dropped: int
     trimmed_text: bool  # the last message itself was cut to fit
+    trimmed_persona: bool = False  # the system prompt was cut to half the prompt's share of the window
+
+    @property
+    def prompt(self) -> str:
+        return "".join(self.pieces)
 
 
 def prepare(engine: Engine, history: Sequence[Turn], identity: Identity, options: Options) -> Prepared:
-    """The prompt for `history` (rendered by the one renderer), trimmed to fit the context window."""
+    """The prompt for `history` (rendered by the one renderer), trimmed to fit the context window: a persona
+    may take half of the prompt's share, the conversation the rest, its oldest turns left out first."""
     prompt_budget, new_tokens = engine.budget(options.max_new_tokens)
 
+    def bare(who: Identity) -> int:  # what opens every prompt: BOS, the system prompt
+        return engine.count([render.head(who, engine.markers)])
+
+    fitted = fit_persona(identity, bare, prompt_budget // 2)
+
     def count(turns: Sequence[Turn]) -> int:
-        return engine.count(render.prompt(turns, identity, engine.markers))
+        return engine.count(render.prompt_pieces(turns, fitted, engine.markers))
 
     kept = fit_history(history, count, prompt_budget)
     trimmed = bool(kept) and bool(history) and kept[-1].text != history[-1].text
     others = sorted({t.speaker for t in history if not t.is_self})
     return Prepared(
-        prompt=render.prompt(kept, identity, engine.markers),
-        stops=render.stop_strings(identity, others),
+        pieces=render.prompt_pieces(kept, fitted, engine.markers),
+        stops=render.stop_strings(fitted, others),
         options=Options(new_tokens, options.temperature, options.top_p),
         turns_dropped=len(history) - len(kept),
         trimmed_text=trimmed,
+        trimmed_persona=fitted != identity,
     )
+
+
+def fit_persona(identity: Identity, count: Callable[[Identity], int], budget: int) -> Identity:
+    """`identity` with only as much of the start of its system prompt as keeps `count(identity)` within
+    `budget` tokens (binary search on characters)."""
+    if count(identity) <= budget:
+        return identity
+    text = identity.system_prompt
+    lo, hi = 0, len(text)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if count(dataclasses.replace(identity, system_prompt=text[:mid])) <= budget:
+            lo = mid
+        else:
+            hi = mid - 1
+    return dataclasses.replace(identity, system_prompt=text[:lo])

@@ -122,10 +122,16 @@ def own_turn_prefix(identity: Identity) -> str:
     return f"\n{identity.name}:"
 
 
-def prompt(history: Sequence[Turn], identity: Identity, markers: Markers) -> str:
-    """The chat UI's prompt: the history rendered exactly as in training, then the start of an own turn."""
+def prompt_pieces(history: Sequence[Turn], identity: Identity, markers: Markers) -> list[str]:
+    """The chat UI's prompt as the texts axolotl would tokenize one by one: the history's pieces exactly as in
+    training, then the start of an own turn (the beginning of the `label: true` piece the model writes)."""
     rendered = pieces(history, identity, markers, final_eos=False)
-    return "".join(p.text for p in rendered) + own_turn_prefix(identity)
+    return [*(p.text for p in rendered), own_turn_prefix(identity)]
+
+
+def prompt(history: Sequence[Turn], identity: Identity, markers: Markers) -> str:
+    """The chat UI's prompt as one text: `prompt_pieces` joined."""
+    return "".join(prompt_pieces(history, identity, markers))
 
 
 def stop_strings(identity: Identity, others: Sequence[str] = ()) -> list[str]:

@@ -1,6 +1,6 @@
 """A few sample replies from the trained adapter, written to a Markdown file a person can read.
 
-Prompts come from `render.prompt`, the same function the chat UI uses, on the context of a few validation
+Prompts come from `render.prompt_pieces`, the same function the chat UI uses, on the context of a few validation
 examples (conversations the model did not train on) or, without any, on fixed openers. Loading the model and where
 a reply ends (EOS, or a new speaker line) are `mindupload.generation`'s, as in the chat. Sampling is seeded.
 """
@@ -99,7 +99,7 @@ def run(
     samples = []
     for i, p in enumerate(prompts(validation, identity, engine.markers, options.count)):
         ready = generation.prepare(engine, p.history, identity, wanted)
-        reply = generation.generate(engine, ready.prompt, ready.stops, ready.options, options.seed + i)
+        reply = generation.generate(engine, ready.pieces, ready.stops, ready.options, options.seed + i)
         samples.append({"history": p.history, "reply": reply, "actual": p.actual})
     table.write_text_atomic(to_markdown(samples, identity, base_model, adapter, options), out)
     log.info("%d sample replies written to %s", len(samples), out)

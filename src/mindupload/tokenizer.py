@@ -54,6 +54,16 @@ def markers(tokenizer) -> Markers:
     return Markers(bos=bos, eos=eos)
 
 
+def encode_pieces(tokenizer, texts) -> list[int]:
+    """Token ids of texts tokenized one by one and concatenated, as axolotl's input_output tokenizes an
+    example's segments. Not the ids of the joined text: a SentencePiece tokenizer (Llama, Mistral) starts each
+    encoding with a word-start marker, so the two differ at every piece boundary."""
+    ids: list[int] = []
+    for piece in tokenizer(list(texts), add_special_tokens=False)["input_ids"] if texts else []:
+        ids.extend(piece)
+    return ids
+
+
 def counter(tokenizer):
     """Token count per text, tokenized as axolotl's input_output does (no special tokens added)."""
 

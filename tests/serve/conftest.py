@@ -3,25 +3,8 @@ random Llama and a LoRA adapter made for it with PEFT. Started once per test ses
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from serving import QUIET_ENV, Server, free_port, port_is_free, subprocess_env, write_config
-
-
-@pytest.fixture(scope="session")
-def tiny_adapter_dir(tmp_path_factory, tiny_llama_dir) -> Path:
-    """A LoRA adapter for the tiny Llama, saved by PEFT as training saves one (random, non-zero weights)."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_pretrained(str(tiny_llama_dir))
-    lora = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
-    out = tmp_path_factory.mktemp("tiny-adapter")
-    get_peft_model(model, lora).save_pretrained(out)
-    return out
 
 
 @pytest.fixture(scope="session")

@@ -37,7 +37,7 @@ def expected_reply(engine, history: list[dict], settings=GREEDY) -> list[dict]:
     cleaned = [{**m, "content": generation.clean(m["content"])} for m in history]  # as the server cleans input
     turns = chat_ui.history_turns(cleaned, who)
     ready = generation.prepare(engine, turns, who, generation.Options(settings[4], settings[2], settings[3]))
-    return chat_ui.as_messages(generation.generate(engine, ready.prompt, ready.stops, ready.options, seed=0))
+    return chat_ui.as_messages(generation.generate(engine, ready.pieces, ready.stops, ready.options, seed=0))
 
 
 def assert_still_serving(client_factory, engine):
@@ -111,7 +111,7 @@ def test_a_conversation_longer_than_the_window_drops_its_oldest_turns(client_fac
         assert reply == expected_reply(engine, history, settings)
         history += reply
     turns = chat_ui.history_turns(history, IDENTITY)
-    full_prompt = engine.count(generation.render.prompt(turns, IDENTITY, engine.markers))
+    full_prompt = engine.count(generation.render.prompt_pieces(turns, IDENTITY, engine.markers))
     assert full_prompt > engine.context  # the whole conversation could not have fitted
     assert_still_serving(client_factory, engine)
 

@@ -9,11 +9,20 @@ import pytest
 from mindupload import chat_ui, generation
 from mindupload.errors import UserError
 from mindupload.generation import bubbles, clean, fit_history, split_reply
-from mindupload.render import Identity, Markers, Turn, pieces, prompt, stop_strings
+from mindupload.render import Identity, Markers, Turn, pieces, prompt, prompt_pieces, stop_strings
 
 ME = Identity(name="Elijah")
 MARKERS = Markers(bos="<s>", eos="</s>")
 STOPS = stop_strings(ME)
+
+
+def words(text, **kwargs):
+    """A whitespace tokenizer, called as a transformers tokenizer is (one text or a batch)."""
+    return {"input_ids": [t.split() for t in text] if isinstance(text, list) else text.split()}
+
+
+def word_engine(context: int = 512, markers: Markers = MARKERS) -> generation.Engine:
+    return generation.Engine(model=None, tokenizer=words, markers=markers, context=context)
 
 
 def friend(text):
@@ -116,6 +125,64 @@ def test_the_served_prompt_for_a_chat_is_the_training_text_of_the_same_messages(
     )
 
 
+def test_a_training_example_built_from_messages_and_the_chat_prompt_render_identical_text():
+    """The real paths on both sides: messages -> build_turns -> segmenter on one side, the chat's messages ->
+    history_turns -> prepare on the other."""
+    from messages import make_messages
+
+    from mindupload.segment import SegmentOptions, build_segments
+    from mindupload.turns import TurnOptions, build_turns
+
+    said = [("Anna", False, "hi"), ("Elijah M", True, "hey"), ("Elijah M", True, "what's up")]
+    said += [("Anna", False, "climbing"), ("Anna", False, "tomorrow?"), ("Elijah M", True, "ok ok, carrément")]
+    turns, _ = build_turns(make_messages([("c", *row) for row in said]), TurnOptions(validation_fraction=0))
+    lines, _ = build_segments(turns, ME, MARKERS, SegmentOptions(min_turns=4, max_turns=4), None)
+    (example,) = lines["train"]
+    training = "".join(p["text"] for p in json.loads(example)["segments"])
+
+    chat = [{"role": "assistant" if is_self else "user", "content": text} for _, is_self, text in said[:-1]]
+    ready = generation.prepare(word_engine(), chat_ui.history_turns(chat, ME), ME, generation.Options())
+    assert training == ready.prompt + " ok ok, carrément" + MARKERS.eos
+
+
+def test_the_served_prompt_is_tokenized_as_axolotl_tokenizes_the_training_example(tmp_path):
+    """With a SentencePiece-style tokenizer (Llama, Mistral) tokenizing the joined prompt would differ from
+    training at every piece boundary: the served ids are the start of axolotl's own ids for the example."""
+    from axolotl.prompt_strategies.input_output import load as input_output
+    from axolotl.utils.dict import DictDefault
+    from tinymodel import build_sentencepiece_style_tokenizer
+
+    from mindupload import tokenizer as tokenizers
+
+    tok = tokenizers.load(str(build_sentencepiece_style_tokenizer(tmp_path / "sp")))
+    engine = generation.Engine(model=None, tokenizer=tok, markers=tokenizers.markers(tok), context=512)
+    turns = [friend("hi how are you"), me("good thanks"), friend("want to go climbing on saturday")]
+    ready = generation.prepare(engine, turns, ME, generation.Options())
+    example = {"segments": [p.as_json() for p in pieces([*turns, me("ok ok")], ME, engine.markers)]}
+    strategy = input_output(tok, DictDefault({"train_on_inputs": False, "sequence_len": 512}))
+    trained = strategy.tokenize_prompt(example)["input_ids"]
+
+    served = engine.encode(ready.pieces)
+    assert served == trained[: len(served)]
+    assert tok(ready.prompt, add_special_tokens=False)["input_ids"] != served  # why it must go piece by piece
+
+
+def test_a_persona_too_long_for_the_window_is_cut_and_the_prompt_still_fits():
+    engine = word_engine(context=64)
+    persona = chat_ui.session_identity(ME, "CONTEXT: " + "a very long persona " * 500, "friend")
+    ready = generation.prepare(engine, [friend("hi"), me("hey"), friend("climbing?")], persona, generation.Options(16))
+    prompt_budget, _ = engine.budget(16)
+    assert ready.trimmed_persona and engine.count(ready.pieces) <= prompt_budget
+    assert ready.prompt.startswith("<s>CONTEXT: a very long persona") and ready.prompt.endswith("climbing?\nElijah:")
+    short = generation.prepare(engine, [friend("hi")], ME, generation.Options(16))
+    assert not short.trimmed_persona
+
+
+def test_a_long_label_is_cut_to_a_name():
+    who = chat_ui.session_identity(ME, None, "Anna " * 1000)
+    assert len(who.other_label) <= chat_ui.MAX_LABEL_CHARS and who.other_label.startswith("Anna Anna")
+
+
 def test_the_page_can_change_the_label_and_persona_but_not_break_the_layout():
     who = chat_ui.session_identity(ME, "{me} and {other} {oops", " Anna:\nK ")
     assert who.other_label == "Anna K"
@@ -127,8 +194,10 @@ def test_the_page_can_change_the_label_and_persona_but_not_break_the_layout():
 
 
 def _counter(tokenizer):
+    from mindupload.tokenizer import encode_pieces
+
     def count(turns):
-        return len(tokenizer(prompt(turns, ME, MARKERS), add_special_tokens=False)["input_ids"])
+        return len(encode_pieces(tokenizer, prompt_pieces(turns, ME, MARKERS)))
 
     return count
 
@@ -187,9 +256,55 @@ def test_an_adapter_for_another_base_model_is_a_clear_error(tmp_path, tiny_llama
         generation.check_model_folder(str(tiny_llama_dir), adapter)
 
 
+def test_an_adapter_trained_elsewhere_on_the_same_base_model_passes(tmp_path, tiny_llama_dir):
+    name = tiny_llama_dir.name
+    # a RunPod pod's folder, a Hub model card's bare name, the hub id of a model that is a folder here
+    for n, recorded in enumerate([f"/workspace/snakemake-job/results/models/{name}", name, f"someorg/{name}"]):
+        adapter = _adapter(tmp_path / f"adapter{n}", recorded)
+        assert generation.check_model_folder(str(tiny_llama_dir), adapter) == "adapter"
+
+
 def test_an_adapter_for_this_base_model_or_a_merged_folder_passes(tmp_path, tiny_llama_dir):
     assert generation.check_model_folder(str(tiny_llama_dir), _adapter(tmp_path / "a", tiny_llama_dir)) == "adapter"
     assert generation.check_model_folder(str(tiny_llama_dir), tiny_llama_dir) == "merged"
+
+
+class FakeCuda:
+    def __init__(self, available, bf16):
+        self.available, self.bf16 = available, bf16
+
+    def is_available(self):
+        return self.available
+
+    def is_bf16_supported(self):
+        return self.bf16
+
+
+def test_the_device_is_cuda_when_there_is_one_in_the_precision_it_has():
+    import types
+
+    import torch
+
+    def fake(available, bf16=True):
+        dtypes = {k: getattr(torch, k) for k in ("float32", "float16", "bfloat16")}
+        return types.SimpleNamespace(cuda=FakeCuda(available, bf16), **dtypes)
+
+    assert generation.pick_device(fake(False)) == ("cpu", torch.float32)
+    assert generation.pick_device(fake(True)) == ("cuda", torch.bfloat16)
+    assert generation.pick_device(fake(True, bf16=False)) == ("cuda", torch.float16)  # a T4 or a V100
+
+
+def test_weights_that_do_not_fit_the_base_model_are_a_clear_error(tmp_path, tiny_llama_dir, tiny_adapter_dir):
+    """An adapter of another model with the same folder name passes the name check, then fails to load:
+    one line naming the folder, no traceback."""
+    import shutil
+
+    other = tmp_path / tiny_llama_dir.name
+    shutil.copytree(tiny_llama_dir, other)
+    config = json.loads((other / "config.json").read_text())
+    (other / "config.json").write_text(json.dumps({**config, "hidden_size": 64, "intermediate_size": 128}))
+    with pytest.raises(UserError, match=rf"{tiny_adapter_dir}: cannot load it onto cpu"):
+        generation.load(str(other), tiny_adapter_dir)
 
 
 def test_a_login_needs_both_the_username_and_the_password_from_the_environment():
@@ -215,13 +330,11 @@ def test_serve_defaults_come_from_the_schema():
 
 
 def test_the_chat_function_streams_one_bubble_per_message_and_sends_the_whole_conversation(monkeypatch):
-    engine = generation.Engine(
-        model=None, tokenizer=lambda text, **kw: {"input_ids": text.split()}, markers=MARKERS, context=512
-    )
+    engine = word_engine()
     sent = {}
 
-    def fake_stream(engine, prompt_text, stops, options, seed=None):
-        sent.update(prompt=prompt_text, stops=stops, options=options)
+    def fake_stream(engine, prompt, stops, options, seed=None):
+        sent.update(prompt="".join(prompt), stops=stops, options=options)
         yield from ("sure", "sure\n", "sure\nsee you", "sure\nsee you at 9\x07")
 
     monkeypatch.setattr(generation, "stream", fake_stream)
@@ -235,9 +348,7 @@ def test_the_chat_function_streams_one_bubble_per_message_and_sends_the_whole_co
 
 
 def test_an_empty_message_or_a_silent_model_gives_no_bubble(monkeypatch):
-    engine = generation.Engine(
-        model=None, tokenizer=lambda text, **kw: {"input_ids": text.split()}, markers=MARKERS, context=512
-    )
+    engine = word_engine()
 
     def silent(*args, **kwargs):
         yield from ("", " \n")

@@ -1,4 +1,5 @@
 # Run target, not an output (`snakemake serve`): the chat page with the trained clone until Ctrl-C.
+# Its messages (the address, warnings, load errors) reach the terminal as well as the log.
 rule serve:
     input:
         adapter=rules.train.output,
@@ -9,11 +10,11 @@ rule serve:
     conda:
         "../../envs/serve.yaml"
     params:
-        base_model=config["base_model"],
+        base_model=base_model_path,
         identity=json_param(Identity.from_config(config)),
         settings=lambda wildcards: json.dumps(config["serve"], sort_keys=True),
         sequence_len=config["segments"]["sequence_len"],
     shell:
         "mindupload serve --base-model {params.base_model:q} --adapter {input.adapter} "
         "--identity {params.identity:q} --settings {params.settings:q} "
-        "--sequence-len {params.sequence_len} 2> {log}"
+        "--sequence-len {params.sequence_len} 2> >(tee {log} >&2)"
