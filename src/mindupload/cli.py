@@ -1,7 +1,8 @@
 """`mindupload`: one subcommand per workflow stage. Rules call these; so can a person, to debug one stage.
 
 Options that come from the config arrive as one JSON argument, so a rule passes exactly its `params`
-(and Snakemake reruns the rule exactly when they change). User errors print one line and exit 1.
+(and Snakemake reruns the rule exactly when they change). User errors print one line and exit 1; anything
+else is a bug, reported by type and place only (its message may quote a chat) unless MINDUPLOAD_DEBUG is set.
 """
 
 from __future__ import annotations
@@ -9,7 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
+import traceback
 from pathlib import Path
 
 from mindupload.errors import UserError
@@ -101,12 +104,17 @@ def cmd_redact(args: argparse.Namespace) -> None:
 
 
 def cmd_forget(args: argparse.Namespace) -> None:
-    from mindupload.forget import KEPT, forget
+    from mindupload.forget import KEPT, forget, forget_hub_copies, pushed_dataset_repos
 
+    repos = pushed_dataset_repos(args.root, args.hub_dataset)
     removed = forget(args.root, kept=(*KEPT, *args.keep))
-    for path in removed:
+    cached = forget_hub_copies(repos)
+    for path in [*removed, *cached]:
         print(f"removed {path}")
-    print(f"forgot {len(removed)} derived file(s) and folder(s); kept your exports and the public base model.")
+    print(
+        f"forgot {len(removed) + len(cached)} derived file(s) and folder(s); kept your exports and the public "
+        "base model. Copies you pushed (Hub repos, storage buckets) and wandb runs are not touched."
+    )
 
 
 def cmd_embedded_model(args: argparse.Namespace) -> None:
@@ -362,6 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("forget", help="delete all data derived from your chats (results/, logs/, .snakemake records)")
     p.add_argument("--root", default=".", help="the workflow's folder (default: here)")
     p.add_argument("--keep", nargs="*", default=[], help="paths under the root to keep as well (this run's log)")
+    p.add_argument("--hub-dataset", default="", help="hub.dataset_repo: its copy in the Hugging Face cache goes too")
     p.set_defaults(func=cmd_forget)
 
     p = sub.add_parser("serve", help="the chat page: write as the other person, the trained model answers as you")
@@ -408,7 +417,25 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"mindupload: error: {e}", file=sys.stderr)
         return 1
+    except Exception as e:
+        if os.environ.get("MINDUPLOAD_DEBUG"):
+            raise
+        print(internal_error(e), file=sys.stderr)
+        return 2
     return 0
+
+
+def internal_error(error: BaseException) -> str:
+    """A bug report without the exception's message: a KeyError or a pandas error can quote a chat message,
+    and Snakemake copies stderr into logs."""
+    frames = traceback.extract_tb(error.__traceback__)
+    return "\n".join(
+        [
+            f"mindupload: internal error: {type(error).__name__} (its message is not shown: it may quote your chats)",
+            *(f"  at {frame.filename}:{frame.lineno} in {frame.name}" for frame in frames),
+            "Please report it with the lines above; MINDUPLOAD_DEBUG=1 shows the full message (it may hold text).",
+        ]
+    )
 
 
 if __name__ == "__main__":
