@@ -75,6 +75,8 @@ MANAGED = {
     "hub_model_id": "hub.model_repo",
     "push_dataset_to_hub": "hub.dataset_repo",
 }
+# axolotl keys that log model generations (chat-like text) to wandb: kept off. Replies are read in results/samples.md.
+TEXT_LOGGING = ("generate_samples", "eval_table_size")
 SECRET_KEY = re.compile(r"(api_key|secret|password|(^|_)token)$")
 
 
@@ -175,6 +177,12 @@ def axolotl_environ(cfg: dict) -> dict[str, str]:
         # `datasets` keeps a copy of every JSON file it loads in ~/.cache/huggingface/datasets: our dataset's
         # text, outside the project. Keep it beside the prepared data, where `snakemake forget` finds it.
         env["HF_DATASETS_CACHE"] = str(Path(cfg["dataset_prepared_path"]).parent / "datasets-cache")
+    if cfg.get("output_dir"):
+        # wandb's run folder (config, console output) would land in the working directory and its caches and
+        # staging in your home: keep them beside the training outputs, where `snakemake forget` finds them.
+        beside = Path(cfg["output_dir"]).parent
+        env |= {"WANDB_DIR": str(beside), "WANDB_CACHE_DIR": str(beside / "wandb-cache")}
+        env["WANDB_DATA_DIR"] = str(beside / "wandb-data")
     datasets = [*cfg.get("datasets", []), *cfg.get("test_datasets", [])]
     if Path(str(cfg.get("base_model", ""))).is_absolute() and all(is_local_dataset(d) for d in datasets):
         env.update({"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
@@ -258,6 +266,11 @@ def _check_pass_through(extra: dict) -> None:
     for key, value in extra.items():
         if key in MANAGED:
             raise UserError(f"training.axolotl.{key}: set it as `{MANAGED[key]}` instead.")
+        if key in TEXT_LOGGING and value:
+            raise UserError(
+                f"training.axolotl.{key}: it sends generated replies, text in your voice, to wandb; mind-upload keeps "
+                "message text out of logs. The `sample_replies` rule writes replies to results/samples.md instead."
+            )
         if isinstance(value, str) and SECRET_KEY.search(key):
             raise UserError(
                 f"training.axolotl.{key}: secrets do not belong in the config (it is copied to training "

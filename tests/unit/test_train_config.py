@@ -96,6 +96,10 @@ def test_max_steps_and_wandb(tiny_llama_dir, data, tmp_path):
     assert cfg["max_steps"] == 7 and cfg["wandb_project"] == "clone" and "wandb_mode" not in cfg
     assert train_config.axolotl_environ(cfg)["AXOLOTL_DO_NOT_TRACK"] == "1"
     assert "WANDB_MODE" not in train_config.axolotl_environ(cfg)
+    beside = Path(cfg["output_dir"]).parent  # wandb's run folder, caches and staging: beside the outputs
+    wandb_dirs = {k: v for k, v in train_config.axolotl_environ(cfg).items() if k.endswith("_DIR")}
+    assert wandb_dirs.keys() == {"WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR"}
+    assert all(Path(v).is_relative_to(beside) for v in wandb_dirs.values())
     assert train_config.axolotl_environ(rendered(tiny_llama_dir, data, tmp_path))["WANDB_MODE"] == "disabled"
 
 
@@ -117,6 +121,8 @@ def test_pass_through_is_merged_last_but_cpu_safety_wins(tiny_llama_dir, data, t
         ({"wandb_api_key": "abc"}, "secrets do not belong in the config"),
         ({"hub_token": "hf_abc"}, "secrets do not belong in the config"),
         ({"adapter": "full"}, "LoRA adapters"),
+        ({"generate_samples": True}, "generate_samples: it sends generated replies"),
+        ({"eval_table_size": 5}, "eval_table_size: it sends generated replies"),
     ],
 )
 def test_pass_through_refusals(tiny_llama_dir, data, tmp_path, extra, message):

@@ -4,6 +4,7 @@ they are allowed, and `snakemake forget` must leave no derived data behind."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -30,13 +31,15 @@ EXCLUDED_CONVERSATION = "secret-plans"
 EXCLUDED = [f"zqexcluded{i}canary" for i in range(4)]  # nowhere at all, not even in the tables or dataset
 
 # Files where the kept message text is the point: the dataset, its tables, the check report that shows
-# examples token by token, and axolotl's prepared copy of the dataset (with `datasets`' cache of the JSON).
+# examples token by token, axolotl's prepared copy of the dataset (with `datasets`' cache of the JSON), and
+# the sample replies, which quote the held-out conversations they answer.
 TEXT_ALLOWED = (
     "results/dataset/train.jsonl",
     "results/dataset/validation.jsonl",
     "results/check/report.html",
     "results/check/report.json",
     "results/train/prepared/",
+    "results/samples.md",
 )
 INPUTS = ("examples/", "config/", "Snakefile", "workflow/", "envs/", "profiles/")
 
@@ -78,14 +81,18 @@ def plant(workdir: Path) -> None:
 
 @pytest.fixture(scope="module")
 def checked(tmp_path_factory, tiny_llama_dir):
-    """The `check` and `dataset` targets (dataset and stats, axolotl config and preprocess, check report)."""
+    """The main job (dataset and stats, axolotl config and preprocess, check report, training, sample replies),
+    with wandb logging on, offline: its run folder is scanned with the rest."""
     workdir = make_workdir(tmp_path_factory.mktemp("privacy"), base_model=str(tiny_llama_dir))
     plant(workdir)
     cfg = yaml.safe_load((workdir / "config/config.yaml").read_text())
     cfg["sources"]["extra"] = {"path": GENERIC, "format": "generic"}
     cfg["privacy"] = {"exclude_contacts": [EXCLUDED_CONTACT], "exclude_conversations": [EXCLUDED_CONVERSATION]}
+    cfg["training"] |= {"max_steps": 2, "wandb_project": "clone"}
     (workdir / "config/config.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True))
-    proc = snakemake(workdir, "check", "dataset")
+    bindir = str(Path(sys.executable).parent)
+    env = {"PATH": f"{bindir}:/usr/bin:/bin", "HOME": str(workdir), "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline"}
+    proc = snakemake(workdir, env=env)
     return workdir, proc.stdout + proc.stderr
 
 
@@ -107,7 +114,10 @@ def test_the_run_wrote_logs_and_metadata_to_scan(checked):
     workdir, _ = checked
     files = derived_files(workdir)
     assert any(rel.startswith("logs/") for rel in files) and any(rel.startswith(".snakemake/") for rel in files)
-    assert (workdir / "results/check/report.html").is_file()
+    assert (workdir / "results/check/report.html").is_file() and (workdir / "results/samples.md").is_file()
+    wandb_runs = [rel for rel in files if rel.startswith("results/train/wandb/offline-run-")]
+    assert any(rel.endswith(".wandb") for rel in wandb_runs), "wandb should have logged the run, under results/"
+    assert not (workdir / "wandb").exists()
 
 
 def test_kept_messages_reach_the_dataset_and_nothing_else(checked):
