@@ -2,18 +2,31 @@
 
 Derived data lives in fixed places: `results/` (tables, dataset, reports, axolotl's prepared caches and
 checkpoints, adapters, merged models, samples, hub receipts), `logs/`, and Snakemake's own records in
-`.snakemake/` (job metadata with each rule's params, run logs, incomplete markers). The embedded public base
+`.snakemake/` (job metadata with each rule's params, run logs, incomplete markers, local copies of files in
+remote storage). One copy lives outside the folder: training from the Hub (`train_from: hub`) downloads the
+dataset repo into the Hugging Face cache, so that repo's cached copy goes too. The embedded public base
 model under `results/models/` holds no user data and takes half a minute to rebuild, so it is kept.
 Your exports (`data/`, or wherever `sources:` points) are yours and are never touched.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import shutil
 from pathlib import Path
 
 KEPT = ("results/models",)  # public base models only: no user data
-DERIVED = ("results", "logs", ".snakemake/metadata", ".snakemake/log", ".snakemake/incomplete", ".snakemake/shadow")
+DERIVED = (
+    "results",
+    "logs",
+    ".snakemake/metadata",
+    ".snakemake/log",
+    ".snakemake/incomplete",
+    ".snakemake/shadow",
+    ".snakemake/storage",
+)
+DATASET_RECEIPT = "results/hub/dataset.json"
 
 
 def forget(root: str | Path = ".", derived: tuple[str, ...] = DERIVED, kept: tuple[str, ...] = KEPT) -> list[str]:
@@ -45,3 +58,32 @@ def _remove(path: Path, keep: set[Path], root: Path) -> list[str]:
     else:
         path.unlink()
     return [path.relative_to(root).as_posix()]
+
+
+def pushed_dataset_repos(root: str | Path, configured: str = "") -> list[str]:
+    """The Hub dataset repos this folder pushed to: the upload receipt's (a full `namespace/name`) and the
+    configured one when it names its namespace. Read before `forget` deletes the receipt."""
+    repos = {configured} if "/" in configured else set()
+    receipt = Path(root) / DATASET_RECEIPT
+    # No receipt (nothing pushed from here) or not one we can read: the configured name still counts.
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        repos.add(json.loads(receipt.read_text())["repo_id"])
+    return sorted(repos)
+
+
+def forget_hub_copies(repos: list[str]) -> list[str]:
+    """Delete the Hugging Face cache's copies of the dataset `repos` (downloaded when training from the Hub).
+    Returns the deleted cache folders."""
+    from huggingface_hub import scan_cache_dir
+    from huggingface_hub.errors import CacheNotFound
+
+    try:
+        cache = scan_cache_dir()
+    except CacheNotFound:
+        return []
+    cached = [repo for repo in cache.repos if repo.repo_type == "dataset" and repo.repo_id in repos]
+    hashes = [revision.commit_hash for repo in cached for revision in repo.revisions]
+    cache.delete_revisions(*hashes).execute()  # every revision of a repo: its whole folder goes
+    for repo in cached:  # a repo folder without revisions (an interrupted download) is not in the plan
+        shutil.rmtree(repo.repo_path, ignore_errors=True)
+    return sorted(str(repo.repo_path) for repo in cached)

@@ -202,6 +202,23 @@ def test_axolotl_loads_the_pushed_splits_at_the_pinned_revision(fake_hub, token,
     assert validation_rows == [json.loads(line) for line in pinned["validation"].splitlines()]
     assert token not in proc.stdout + proc.stderr
 
+    # Those downloads are a copy of the chats outside the project: `forget` removes them, and only them.
+    cached = tmp_path / "hf/hub/datasets--elijah--chats"
+    assert any(p.name == "train.jsonl" for p in cached.rglob("*"))
+    other = tmp_path / "hf/hub/datasets--someone--public/refs"
+    other.mkdir(parents=True)
+    project = tmp_path / "project"
+    (project / "results/hub").mkdir(parents=True)
+    (project / "results/hub/dataset.json").write_text(json.dumps(receipt))
+    forgot = subprocess.run(
+        [sys.executable, "-m", "mindupload", "forget", "--root", str(project), "--hub-dataset", "chats"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert forgot.returncode == 0, forgot.stderr
+    assert f"removed {cached}" in forgot.stdout and not cached.exists() and other.exists()
+
 
 @pytest.fixture
 def adapter_dir(tmp_path) -> Path:

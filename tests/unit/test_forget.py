@@ -15,6 +15,7 @@ def test_forget_removes_derived_data_and_keeps_models_and_exports(tmp_path):
         "logs/parse_source/a.log",
         ".snakemake/metadata/abc",
         ".snakemake/log/run.log",
+        ".snakemake/storage/s3/bucket/results/dataset/train.jsonl",
         ".snakemake/conda/env.yaml",
         "data/export.txt",
     ):
@@ -24,6 +25,7 @@ def test_forget_removes_derived_data_and_keeps_models_and_exports(tmp_path):
     assert removed == [
         ".snakemake/log",
         ".snakemake/metadata",
+        ".snakemake/storage",
         "logs",
         "results/adapter",
         "results/dataset",

@@ -18,13 +18,15 @@ rule redact:
         "--report {output.report} --markdown {output.markdown} 2> {log}"
 
 
-# `snakemake forget`: delete every file derived from your chats (not your exports, not the public base model).
-# Not part of `all`. The log keeps the list of removed paths (no names or text from the chats).
+# `snakemake forget`: delete every file derived from your chats (not your exports, not the public base model),
+# and the Hugging Face cache's copy of the pushed dataset. Not part of `all`. The log lists the removed paths.
 rule forget:
     log:
         "logs/forget/forget.log",
+    params:
+        hub_dataset=config["hub"]["dataset_repo"] or "",
     conda:
         "../../envs/data.yaml"
     localrule: True
     shell:
-        "mindupload forget --keep {log} | tee {log}"
+        "mindupload forget --keep {log} --hub-dataset={params.hub_dataset:q} | tee {log}"
