@@ -50,17 +50,13 @@ def _prepare_parse(path: Path) -> Path:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    import mindupload.segment
-    import mindupload.sources.whatsapp
-    import mindupload.turns  # noqa: F401
-
     pc.sum(pa.array([0]))  # Arrow registers its compute kernels on first use
     return path
 
 
 def _parse(path: Path):
-    from mindupload.sources import SourceSpec
-    from mindupload.sources.whatsapp import parse
+    from mindupload.ingest.sources import SourceSpec
+    from mindupload.ingest.sources.whatsapp import parse
 
     return parse(SourceSpec(name="bench", path=path, me=(whatsapp_export.PEOPLE[0],)))
 
@@ -78,9 +74,9 @@ def _prepare_segment(path: Path):
 
 def _segment(messages):
     """Turns (merge, split by time) and segments, rendered to JSONL lines; no tokenizer length check."""
+    from mindupload.dataset.segment import SegmentOptions, build_segments
+    from mindupload.dataset.turns import TurnOptions, build_turns
     from mindupload.render import Identity, Markers
-    from mindupload.segment import SegmentOptions, build_segments
-    from mindupload.turns import TurnOptions, build_turns
 
     turns, _ = build_turns(messages, TurnOptions())
     lines, _ = build_segments(
@@ -91,9 +87,9 @@ def _segment(messages):
 
 def _data_half(path: Path):
     """Raw export to segment files on disk: parse, turns, segments, JSONL written."""
+    from mindupload.dataset.segment import SegmentOptions, write_segments
+    from mindupload.dataset.turns import TurnOptions, build_turns
     from mindupload.render import Identity, Markers
-    from mindupload.segment import SegmentOptions, write_segments
-    from mindupload.turns import TurnOptions, build_turns
 
     turns, _ = build_turns(_parse(path).table, TurnOptions())
     paths = {split: OUT / f"{split}.jsonl" for split in ("train", "validation")}

@@ -27,9 +27,9 @@ sys.path.insert(0, str(HERE.parent / "src"))
 from pii_corpus import TYPES, corpus, held_out_corpus, score  # noqa: E402
 
 from mindupload import config  # noqa: E402
-from mindupload.redact import RedactOptions, Redactor, redact_table  # noqa: E402
-from mindupload.sources import SourceSpec, parser_for  # noqa: E402
-from mindupload.table import MESSAGE_SCHEMA  # noqa: E402
+from mindupload.ingest.sources import SourceSpec, parser_for  # noqa: E402
+from mindupload.ingest.table import MESSAGE_SCHEMA  # noqa: E402
+from mindupload.privacy.redact import RedactOptions, Redactor, redact_table  # noqa: E402
 
 EXAMPLE = HERE.parent / "examples/exports/WhatsApp Chat with Anna.txt"
 

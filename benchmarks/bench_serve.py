@@ -32,8 +32,9 @@ def decode_speed(base_model: str, adapter: str, new_tokens: int = 64, runs: int 
     """(seconds to the first new token, new tokens per second after it), the model alone, medians."""
     import torch
 
-    from mindupload import generation, render
+    from mindupload import render
     from mindupload.render import Identity, Turn
+    from mindupload.serving import generation
 
     engine = generation.load(base_model, adapter)
     identity = Identity(name="Elijah")
@@ -74,7 +75,7 @@ def main() -> None:
 
     base_model = args.base_model or configs.load(args.config)["base_model"]
     first, rate = decode_speed(base_model, args.adapter)
-    from mindupload import tokenizer as tokenizers
+    from mindupload.model import tokenizer as tokenizers
 
     tok = tokenizers.load(base_model)
     print(f"model alone: first token {first * 1000:.0f} ms, then {rate:.1f} tokens/s (greedy, 64 new tokens)")

@@ -17,7 +17,7 @@ def tiny_tokenizer_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_tokenizer(tiny_tokenizer_dir):
-    from mindupload import tokenizer
+    from mindupload.model import tokenizer
 
     return tokenizer.load(str(tiny_tokenizer_dir))
 

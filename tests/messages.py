@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 
-from mindupload import table
+from mindupload.ingest import table
 
 START = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
 

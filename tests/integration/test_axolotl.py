@@ -10,9 +10,11 @@ import pytest
 import yaml
 from tinymodel import write_dataset
 
-from mindupload import check, sample, train, train_config
 from mindupload.errors import UserError
+from mindupload.evaluation import sample
 from mindupload.render import Identity
+from mindupload.training import axolotl_config as train_config
+from mindupload.training import check, train
 
 TRAINING = {
     "max_steps": 2,

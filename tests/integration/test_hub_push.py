@@ -13,7 +13,7 @@ import yaml
 from hubserver import FakeHub, Repo, front_matter
 from hubtools import files_containing, hub_env, mindupload, new_token
 
-from mindupload import hub as hubmod
+from mindupload import receipts
 
 CANARY = "canary-7f3a: meet me at 12 Rue Oberkampf"
 LINES = [
@@ -89,7 +89,9 @@ def test_upload_pushes_both_splits_and_a_card_to_a_private_repo(fake_hub, token,
     receipt = json.loads(receipt_path.read_text())
     assert receipt["revision"] == repo.head.oid and receipt["repo_id"] == "elijah/chats"
     assert receipt["private"] is True and receipt["counts"]["train"]["examples"] == 2
-    assert receipt["files"]["data/train.jsonl"]["sha256"] == hubmod.file_digest(dataset["train"].read_bytes())["sha256"]
+    assert (
+        receipt["files"]["data/train.jsonl"]["sha256"] == receipts.file_digest(dataset["train"].read_bytes())["sha256"]
+    )
     assert CANARY not in receipt_path.read_text()
 
 
@@ -153,7 +155,7 @@ def test_private_false_makes_a_public_repo(fake_hub, token, dataset, tmp_path):
 def test_axolotl_loads_the_pushed_splits_at_the_pinned_revision(fake_hub, token, dataset, tmp_path, tiny_llama_dir):
     """The rendered config's dataset entries, read by axolotl's own loader from the Hub at the receipt's
     revision, give exactly the local rows, even after a later push changed the repo's head."""
-    from mindupload import train_config
+    from mindupload.training import axolotl_config as train_config
 
     env = hub_env(fake_hub, tmp_path, token)
     receipt_path = tmp_path / "dataset.json"
@@ -162,7 +164,7 @@ def test_axolotl_loads_the_pushed_splits_at_the_pinned_revision(fake_hub, token,
     dataset["train"].write_text(json.dumps(LINES[0]) + "\n")
     assert upload(env, dataset, tmp_path / "later.json").returncode == 0  # head moves on
 
-    receipt = hubmod.read_receipt(receipt_path)
+    receipt = receipts.read_receipt(receipt_path)
     local = {"train_path": tmp_path / "p_train.jsonl", "validation_path": tmp_path / "p_validation.jsonl"}
     local["train_path"].write_text(pinned["train"])
     local["validation_path"].write_text(pinned["validation"])

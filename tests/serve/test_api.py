@@ -8,8 +8,8 @@ import threading
 import pytest
 from serving import SYSTEM_PROMPT
 
-from mindupload import chat_ui, generation
 from mindupload.render import Identity
+from mindupload.serving import chat_ui, generation
 
 pytestmark = pytest.mark.serve
 

@@ -10,7 +10,7 @@ import sys
 import pytest
 from serving import QUIET_ENV, Server, free_port, subprocess_env, write_config
 
-from mindupload.chat_ui import PASSWORD_ENV
+from mindupload.serving.chat_ui import PASSWORD_ENV
 
 pytestmark = pytest.mark.serve
 

@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 from tinymodel import with_split_special_tokens, write_dataset
 
-from mindupload import check, tokenizer, train_config
 from mindupload.errors import UserError
+from mindupload.model import tokenizer
+from mindupload.training import axolotl_config as train_config
+from mindupload.training import check
 
 
 def axolotl_config(model: Path, train: Path, validation: Path, tmp: Path, sequence_len: int = 256) -> Path:

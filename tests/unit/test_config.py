@@ -4,8 +4,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mindupload import config, config_docs
+from mindupload import config
+from mindupload.config import docs as config_docs
 from mindupload.errors import UserError
+from mindupload.ingest.sources import SourceSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,7 +24,7 @@ def test_a_minimal_config_needs_only_me_and_sources():
     cfg = config.validate({"me": ["Eli"], "sources": {"chat": {"path": "data/chat.txt"}}})
     assert cfg["segments"] == {"seed": 42, "min_turns": 2, "max_turns": 10, "sequence_len": 4096}
     assert cfg["identity"]["other_label"] == "friend"
-    spec = config.source_spec(cfg, "chat")
+    spec = SourceSpec.from_config(cfg, "chat")
     assert spec.me == ("Eli",) and spec.format == "auto" and spec.timezone == "UTC"
 
 

@@ -9,8 +9,9 @@ from messages import make_messages
 
 from mindupload import config
 from mindupload.errors import UserError
-from mindupload.exclusions import exclude
-from mindupload.ingest import ingest
+from mindupload.ingest.exclusions import exclude
+from mindupload.ingest.parse import ingest
+from mindupload.ingest.sources import SourceSpec
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -45,7 +46,7 @@ def test_ingest_reports_counts_and_refuses_to_exclude_a_whole_export():
         }
     )
     with pytest.raises(UserError, match="exclude every message of this export"):
-        ingest(config.source_spec(cfg, "tg"))
+        ingest(SourceSpec.from_config(cfg, "tg"))
     cfg["privacy"] = {"exclude_contacts": ["Nobody"], "exclude_conversations": []}
-    table, report = ingest(config.source_spec(cfg, "tg"))
+    table, report = ingest(SourceSpec.from_config(cfg, "tg"))
     assert report["excluded_messages"] == 0 and table.num_rows == report["messages"]

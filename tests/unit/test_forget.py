@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mindupload.forget import forget
+from mindupload.privacy.forget import forget
 
 
 def test_forget_removes_derived_data_and_keeps_models_and_exports(tmp_path):

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from mindupload import chat_ui, generation
 from mindupload.errors import UserError
-from mindupload.generation import bubbles, clean, fit_history, split_reply
 from mindupload.render import Identity, Markers, Turn, pieces, prompt, prompt_pieces, stop_strings
+from mindupload.serving import chat_ui, generation
+from mindupload.serving.generation import bubbles, clean, fit_history, split_reply
 
 ME = Identity(name="Elijah")
 MARKERS = Markers(bos="<s>", eos="</s>")
@@ -130,8 +130,8 @@ def test_a_training_example_built_from_messages_and_the_chat_prompt_render_ident
     history_turns -> prepare on the other."""
     from messages import make_messages
 
-    from mindupload.segment import SegmentOptions, build_segments
-    from mindupload.turns import TurnOptions, build_turns
+    from mindupload.dataset.segment import SegmentOptions, build_segments
+    from mindupload.dataset.turns import TurnOptions, build_turns
 
     said = [("Anna", False, "hi"), ("Elijah M", True, "hey"), ("Elijah M", True, "what's up")]
     said += [("Anna", False, "climbing"), ("Anna", False, "tomorrow?"), ("Elijah M", True, "ok ok, carrément")]
@@ -152,7 +152,7 @@ def test_the_served_prompt_is_tokenized_as_axolotl_tokenizes_the_training_exampl
     from axolotl.utils.dict import DictDefault
     from tinymodel import build_sentencepiece_style_tokenizer
 
-    from mindupload import tokenizer as tokenizers
+    from mindupload.model import tokenizer as tokenizers
 
     tok = tokenizers.load(str(build_sentencepiece_style_tokenizer(tmp_path / "sp")))
     engine = generation.Engine(model=None, tokenizer=tok, markers=tokenizers.markers(tok), context=512)
@@ -194,7 +194,7 @@ def test_the_page_can_change_the_label_and_persona_but_not_break_the_layout():
 
 
 def _counter(tokenizer):
-    from mindupload.tokenizer import encode_pieces
+    from mindupload.model.tokenizer import encode_pieces
 
     def count(turns):
         return len(encode_pieces(tokenizer, prompt_pieces(turns, ME, MARKERS)))

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mindupload import table as messages
 from mindupload.errors import ParseError, UserError
-from mindupload.ingest import ingest
-from mindupload.sources import ParseResult, SourceSpec, generic
+from mindupload.ingest import table as messages
+from mindupload.ingest.parse import ingest
+from mindupload.ingest.sources import ParseResult, SourceSpec, generic
 
 ROOT = Path(__file__).parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "generic"

@@ -9,8 +9,11 @@ from pathlib import Path
 import pytest
 from hubserver import front_matter
 
-from mindupload import check, config, hub, train_config
+from mindupload import config, receipts
 from mindupload.errors import UserError
+from mindupload.hub import push as hub
+from mindupload.training import axolotl_config as train_config
+from mindupload.training import check
 
 SECRET = "the door code is 4417"
 LINE = {
@@ -28,7 +31,7 @@ def splits(tmp_path) -> dict[str, Path]:
 
 
 def receipt_for(splits: dict[str, Path]) -> dict:
-    files = {hub.DATA_FILES[s]: hub.file_digest(p.read_bytes()) for s, p in splits.items()}
+    files = {receipts.DATA_FILES[s]: receipts.file_digest(p.read_bytes()) for s, p in splits.items()}
     return {**RECEIPT, "files": files}
 
 
@@ -86,15 +89,15 @@ def test_only_what_loading_needs_leaves_the_adapter_folder(tmp_path):
 
 def test_receipts_are_checked_against_the_local_files(splits, tmp_path):
     receipt = receipt_for(splits)
-    hub.check_receipt_matches(receipt, "dataset.json", splits["train"], splits["validation"])
+    receipts.check_receipt_matches(receipt, "dataset.json", splits["train"], splits["validation"])
     splits["validation"].write_text("")
     with pytest.raises(UserError, match=r"validation.jsonl differs from the data/validation.jsonl pushed"):
-        hub.check_receipt_matches(receipt, "dataset.json", splits["train"], splits["validation"])
+        receipts.check_receipt_matches(receipt, "dataset.json", splits["train"], splits["validation"])
     with pytest.raises(UserError, match="no upload receipt"):
-        hub.read_receipt(tmp_path / "missing.json")
+        receipts.read_receipt(tmp_path / "missing.json")
     (tmp_path / "bad.json").write_text('{"repo_id": "x"}')
     with pytest.raises(UserError, match="not an upload receipt"):
-        hub.read_receipt(tmp_path / "bad.json")
+        receipts.read_receipt(tmp_path / "bad.json")
 
 
 def test_no_token_is_refused_before_anything_is_sent(monkeypatch, tmp_path):

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from mindupload.errors import UserError
-from mindupload.ingest import ingest
-from mindupload.sources import SourceSpec, detect_format
+from mindupload.ingest.parse import ingest
+from mindupload.ingest.sources import SourceSpec, detect_format
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from mindupload import profiles
 from mindupload.cli import main
 from mindupload.errors import UserError
+from mindupload.remote import profiles
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ import pytest
 from messages import make_messages
 
 from mindupload import config
-from mindupload.recognizers import card_ok, find_cards, find_ibans, iban_ok, luhn_ok, phone_finder
-from mindupload.redact import RedactOptions, Redactor, name_terms, redact_table, render_report
+from mindupload.privacy.recognizers import card_ok, find_cards, find_ibans, iban_ok, luhn_ok, phone_finder
+from mindupload.privacy.redact import RedactOptions, Redactor, name_terms, redact_table, render_report
 
 
 def options(**privacy) -> RedactOptions:

@@ -6,7 +6,7 @@ import pytest
 from pii_corpus import TYPES, corpus, held_out_corpus, score
 
 from mindupload import config
-from mindupload.redact import RedactOptions, Redactor
+from mindupload.privacy.redact import RedactOptions, Redactor
 
 TARGET_RECALL = {"PHONE": 0.98, "EMAIL": 0.98, "URL": 0.98, "CARD": 0.98, "IBAN": 0.95, "ADDRESS": 0.9}
 

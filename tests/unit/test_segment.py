@@ -7,10 +7,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from messages import make_messages
 
-from mindupload import tokenizer
+from mindupload.dataset.segment import SegmentOptions, SegmentStats, build_segments, cut, plan
+from mindupload.dataset.turns import TurnOptions, build_turns
+from mindupload.model import tokenizer
 from mindupload.render import Identity, Markers
-from mindupload.segment import SegmentOptions, SegmentStats, build_segments, cut, plan
-from mindupload.turns import TurnOptions, build_turns
 
 ME = Identity(name="Elijah")
 MARKERS = Markers(bos="<s>", eos="</s>")

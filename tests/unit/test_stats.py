@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mindupload.stats import render_stats
+from mindupload.dataset.stats import render_stats
 
 SOURCE = {
     "source": "chat",

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mindupload import table as messages
 from mindupload.errors import ParseError
-from mindupload.sources import ParseResult, SourceSpec, telegram
+from mindupload.ingest import table as messages
+from mindupload.ingest.sources import ParseResult, SourceSpec, telegram
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "telegram"
 ME_ID = "user1001"
@@ -119,7 +119,7 @@ def whole_account_rows(result: ParseResult) -> list[tuple]:
 
 
 def test_whole_account_keeps_chats_and_groups_and_knows_the_user_by_id(caplog):
-    caplog.set_level(logging.INFO, logger="mindupload.sources.telegram")
+    caplog.set_level(logging.INFO, logger="mindupload.ingest.sources.telegram")
 
     result = parse(FIXTURES / "whole_account.json")
 

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mindupload import cli, train_config
+from mindupload import cli
 from mindupload.errors import UserError
+from mindupload.training import axolotl_config as train_config
 
 LINE = {"segments": [{"label": False, "text": "<s>CONTEXT\nfriend: hi"}, {"label": True, "text": "\nElijah: hey</s>"}]}
 

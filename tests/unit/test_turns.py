@@ -1,7 +1,7 @@
 import pyarrow.compute as pc
 from messages import make_messages
 
-from mindupload.turns import TurnOptions, build_turns
+from mindupload.dataset.turns import TurnOptions, build_turns
 
 
 def rows_of(turns):

@@ -23,10 +23,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from mindupload.errors import ParseError, UserError
-from mindupload.ingest import ingest
-from mindupload.sources import SourceSpec, match_self
-from mindupload.sources.whatsapp import parse, sniff
-from mindupload.table import MESSAGE_SCHEMA, conform
+from mindupload.ingest.parse import ingest
+from mindupload.ingest.sources import SourceSpec, match_self
+from mindupload.ingest.sources.whatsapp import parse, sniff
+from mindupload.ingest.table import MESSAGE_SCHEMA, conform
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "whatsapp"
 FIXTURE_FILES = sorted(FIXTURES.glob("*.txt"))

@@ -89,7 +89,7 @@ def test_train_runs_on_a_pod_and_only_dataset_and_results_reach_the_bucket(repo,
     deployed = {
         p for p in deployed if not p.startswith((".snakemake/", "results/", "logs/", "build/", "src/mindupload.egg"))
     }
-    assert {"Snakefile", "src/mindupload/train.py", "pyproject.toml", "config/config.yaml"} <= deployed
+    assert {"Snakefile", "src/mindupload/training/train.py", "pyproject.toml", "config/config.yaml"} <= deployed
     assert not [p for p in deployed if p.startswith(("data/", "models/")) or p.endswith(".parquet")]
     # local() tables stay here (those before redaction are temporary and already gone)
     assert (repo / "results/messages_redacted.parquet").is_file() and (repo / "results/turns.parquet").is_file()

@@ -167,6 +167,13 @@ def test_lint_is_clean():
     assert "Congratulations" in proc.stdout + proc.stderr
 
 
+def test_rule_files_follow_snakefmt():
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakefmt", "--check", "workflow", "Snakefile"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
 def test_a_broken_export_fails_with_one_clear_line_and_no_partial_output(tmp_path, tiny_tokenizer_dir):
     workdir = make_workdir(tmp_path, base_model=str(tiny_tokenizer_dir))
     broken = workdir / "examples/exports/telegram/result.json"

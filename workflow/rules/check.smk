@@ -9,15 +9,15 @@ rule axolotl_config:
         "results/train/axolotl.yaml",
     log:
         "logs/axolotl_config/axolotl_config.log",
+    localrule: True
+    conda:
+        "../../envs/train.yaml"
     params:
         config=training_json,
         base_model=config["base_model"],
         work_dir="results/train/work",
         prepared_dir="results/train/prepared",
         hub=hub_receipt_arg,
-    conda:
-        "../../envs/train.yaml"
-    localrule: True
     shell:
         "mindupload axolotl-config --config-json {params.config:q} --base-model {params.base_model:q} "
         "--train {input.train} --validation {input.validation} --output-dir {params.work_dir} "
@@ -36,12 +36,12 @@ rule check:
         json="results/check/report.json",
     log:
         "logs/check/check.log",
+    localrule: True
+    conda:
+        "../../envs/train.yaml"
     params:
         report_dir=subpath(output.json, parent=True),
         hub=hub_receipt_arg,
-    conda:
-        "../../envs/train.yaml"
-    localrule: True
     shell:
         "mindupload check --axolotl-config {input.axolotl_config} --train {input.train} "
         "--validation {input.validation} --report-dir {params.report_dir} {params.hub} 2> {log}"

@@ -3,13 +3,13 @@ from dataclasses import asdict
 
 from snakemake.utils import validate
 
-from mindupload.config import check_consistency, source_spec
-from mindupload.redact import RedactOptions
+from mindupload.config import check_consistency
+from mindupload.dataset.segment import SegmentOptions
+from mindupload.dataset.turns import TurnOptions
+from mindupload.ingest.sources import SourceSpec
+from mindupload.model.tokenizer import looks_local
+from mindupload.privacy.redact import RedactOptions
 from mindupload.render import Identity
-from mindupload.tokenizer import looks_local
-from mindupload.segment import SegmentOptions
-from mindupload.turns import TurnOptions
-
 
 validate(config, schema="../schemas/config.schema.yaml")
 check_consistency(config)
@@ -37,7 +37,7 @@ def get_final_output():
 
 
 def source_json(wildcards):
-    spec = asdict(source_spec(config, wildcards.source))
+    spec = asdict(SourceSpec.from_config(config, wildcards.source))
     return json.dumps({**spec, "path": str(spec["path"])}, ensure_ascii=False)
 
 
@@ -48,9 +48,14 @@ def source_path(wildcards):
 
 def base_model_input(wildcards):
     """A model folder inside the working directory (the embedded default, built by a rule, or one the user put
-    there) is an input, so it reaches remote jobs like any other file; hub ids and folders elsewhere are not."""
+    there) is an input, so it reaches remote jobs like any other file; hub ids and folders elsewhere are not.
+    """
     path = os.path.normpath(config["base_model"])
-    inside = looks_local(config["base_model"]) and not os.path.isabs(path) and not path.startswith("..")
+    inside = (
+        looks_local(config["base_model"])
+        and not os.path.isabs(path)
+        and not path.startswith("..")
+    )
     return [path] if inside else []
 
 
@@ -68,7 +73,11 @@ def json_param(options):
 
 def training_json(wildcards):
     """The sections the axolotl config is rendered from, and nothing else (so nothing else reruns it)."""
-    return json.dumps({k: config[k] for k in ("training", "segments")}, ensure_ascii=False, sort_keys=True)
+    return json.dumps(
+        {k: config[k] for k in ("training", "segments")},
+        ensure_ascii=False,
+        sort_keys=True,
+    )
 
 
 def hub_receipt(wildcards):
@@ -85,17 +94,33 @@ def hub_dataset_settings(wildcards):
     turns = config["turns"]
     settings = {
         "segments": asdict(SegmentOptions.from_config(config)),
-        "turns": {"session_gap_hours": turns["session_gap_hours"], "media": turns["media"]},
+        "turns": {
+            "session_gap_hours": turns["session_gap_hours"],
+            "media": turns["media"],
+        },
         "split": {"validation_fraction": config["split"]["validation_fraction"]},
         "identity": {"use_real_names": config["identity"]["use_real_names"]},
         # Which redaction ran, never the blocklist/allowlist terms or excluded names themselves.
-        "privacy": {k: config["privacy"][k] for k in ("redact_other", "redact_own", "redact_types", "replace_names")},
+        "privacy": {
+            k: config["privacy"][k]
+            for k in ("redact_other", "redact_own", "redact_types", "replace_names")
+        },
     }
     return json.dumps(settings, sort_keys=True)
 
 
 def hub_model_settings(wildcards):
     """What the model card says about training (the adapter's own config adds the LoRA shape)."""
-    keys = ("learning_rate", "lr_scheduler", "num_epochs", "max_steps", "micro_batch_size", "gradient_accumulation_steps")
+    keys = (
+        "learning_rate",
+        "lr_scheduler",
+        "num_epochs",
+        "max_steps",
+        "micro_batch_size",
+        "gradient_accumulation_steps",
+    )
     training = {key: config["training"][key] for key in keys}
-    return json.dumps({"training": training, "sequence_len": config["segments"]["sequence_len"]}, sort_keys=True)
+    return json.dumps(
+        {"training": training, "sequence_len": config["segments"]["sequence_len"]},
+        sort_keys=True,
+    )

@@ -8,13 +8,13 @@ rule sample_replies:
         "results/samples.md",
     log:
         "logs/sample_replies/sample_replies.log",
-    params:
-        base_model=config["base_model"],
-        identity=json_param(Identity.from_config(config)),
-        seed=config["segments"]["seed"],
+    localrule: True
     conda:
         "../../envs/train.yaml"
-    localrule: True
+    params:
+        base_model=base_model_path,
+        identity=json_param(Identity.from_config(config)),
+        seed=config["segments"]["seed"],
     shell:
         "mindupload sample --base-model {params.base_model:q} --adapter {input.adapter} "
         "--identity {params.identity:q} --validation {input.validation} --seed {params.seed} "

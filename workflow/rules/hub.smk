@@ -9,14 +9,14 @@ rule upload:
         HUB_DATASET_RECEIPT,
     log:
         "logs/upload/upload.log",
+    localrule: True
+    conda:
+        "../../envs/data.yaml"
     params:
         repo=config["hub"]["dataset_repo"] or "",
         private=str(config["hub"]["private"]).lower(),
         settings=hub_dataset_settings,
         base_model=config["base_model"],
-    conda:
-        "../../envs/data.yaml"
-    localrule: True
     shell:
         "mindupload upload --repo {params.repo:q} --private {params.private} --settings {params.settings:q} "
         "--base-model {params.base_model:q} --train {input.train} --validation {input.validation} "
@@ -31,14 +31,14 @@ rule push_adapter:
         "results/hub/model.json",
     log:
         "logs/push_adapter/push_adapter.log",
+    localrule: True
+    conda:
+        "../../envs/data.yaml"
     params:
         repo=config["hub"]["model_repo"] or "",
         private=str(config["hub"]["private"]).lower(),
         settings=hub_model_settings,
         base_model=config["base_model"],
-    conda:
-        "../../envs/data.yaml"
-    localrule: True
     shell:
         "mindupload push-adapter --repo {params.repo:q} --private {params.private} --settings {params.settings:q} "
         "--base-model {params.base_model:q} --adapter {input.adapter} --receipt {output} 2> {log}"

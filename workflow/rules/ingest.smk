@@ -8,11 +8,11 @@ rule parse_source:
         report="results/messages/{source}.json",
     log:
         "logs/parse_source/{source}.log",
-    params:
-        spec=source_json,
+    localrule: True
     conda:
         "../../envs/data.yaml"
-    localrule: True
+    params:
+        spec=source_json,
     shell:
         "mindupload parse --spec {params.spec:q} --table {output.table} --report {output.report} 2> {log}"
 
@@ -25,8 +25,8 @@ rule combine_messages:
         temp(local("results/messages.parquet")),
     log:
         "logs/combine_messages/combine_messages.log",
+    localrule: True
     conda:
         "../../envs/data.yaml"
-    localrule: True
     shell:
         "mindupload combine {input} --table {output} 2> {log}"

@@ -4,8 +4,8 @@ rule embedded_model:
         directory(EMBEDDED_MODEL),
     log:
         "logs/embedded_model/embedded_model.log",
+    localrule: True
     conda:
         "../../envs/data.yaml"
-    localrule: True
     shell:
         "mindupload embedded-model --output {output} 2> {log}"

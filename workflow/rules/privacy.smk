@@ -8,11 +8,11 @@ rule redact:
         markdown="results/reports/redaction.md",
     log:
         "logs/redact/redact.log",
-    params:
-        options=json_param(RedactOptions.from_config(config)),
+    localrule: True
     conda:
         "../../envs/data.yaml"
-    localrule: True
+    params:
+        options=json_param(RedactOptions.from_config(config)),
     shell:
         "mindupload redact --options {params.options:q} --messages {input} --table {output.table} "
         "--report {output.report} --markdown {output.markdown} 2> {log}"
@@ -23,10 +23,10 @@ rule redact:
 rule forget:
     log:
         "logs/forget/forget.log",
-    params:
-        hub_dataset=config["hub"]["dataset_repo"] or "",
+    localrule: True
     conda:
         "../../envs/data.yaml"
-    localrule: True
+    params:
+        hub_dataset=config["hub"]["dataset_repo"] or "",
     shell:
         "mindupload forget --keep {log} --hub-dataset={params.hub_dataset:q} | tee {log}"

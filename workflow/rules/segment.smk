@@ -9,14 +9,14 @@ rule segment:
         report="results/dataset/segments.json",
     log:
         "logs/segment/segment.log",
+    localrule: True
+    conda:
+        "../../envs/data.yaml"
+    threads: 2
     params:
         options=json_param(SegmentOptions.from_config(config)),
         identity=json_param(Identity.from_config(config)),
         base_model=config["base_model"],
-    threads: 2
-    conda:
-        "../../envs/data.yaml"
-    localrule: True
     shell:
         "RAYON_NUM_THREADS={threads} mindupload segment --options {params.options:q} "
         "--identity {params.identity:q} --base-model {params.base_model:q} --turns {input.turns} "
@@ -34,9 +34,9 @@ rule dataset_stats:
         "results/dataset/stats.md",
     log:
         "logs/dataset_stats/dataset_stats.log",
+    localrule: True
     conda:
         "../../envs/data.yaml"
-    localrule: True
     shell:
         "mindupload stats --sources {input.sources} --turns {input.turns} "
         "--segments {input.segments} --redaction {input.redaction} --output {output} 2> {log}"

@@ -14,19 +14,19 @@ rule train:
         "logs/train/train.log",
     benchmark:
         "results/benchmarks/train.tsv"
+    conda:
+        "../../envs/train.yaml"
+    threads: workflow.cores
+    resources:
+        gpu=1,
+        mem_mb=16000,
+        runtime=720,
     params:
         config=training_json,
         base_model=base_model_path,
         work_dir="results/train/work",
         prepared_dir="results/train/prepared",
         hub=hub_receipt_arg,
-    threads: workflow.cores
-    resources:
-        gpu=1,
-        mem_mb=16000,
-        runtime=720,
-    conda:
-        "../../envs/train.yaml"
     shell:
         "mindupload train --axolotl-config {input.axolotl_config} --config-json {params.config:q} "
         "--base-model {params.base_model:q} --train {input.train} --validation {input.validation} "
@@ -43,13 +43,13 @@ rule merge:
         directory("results/merged"),
     log:
         "logs/merge/merge.log",
-    params:
-        work_dir="results/train/merge-work",
+    conda:
+        "../../envs/train.yaml"
     threads: workflow.cores
     resources:
         mem_mb=16000,
-    conda:
-        "../../envs/train.yaml"
+    params:
+        work_dir="results/train/merge-work",
     shell:
         "AXOLOTL_DO_NOT_TRACK=1 axolotl merge-lora {input.axolotl_config} --lora-model-dir {input.adapter} "
         "--output-dir {params.work_dir} > {log} 2>&1 && mv {params.work_dir}/merged {output} && rm -r {params.work_dir}"

@@ -7,11 +7,11 @@ rule build_turns:
         report="results/turns.json",
     log:
         "logs/build_turns/build_turns.log",
-    params:
-        options=json_param(TurnOptions.from_config(config)),
+    localrule: True
     conda:
         "../../envs/data.yaml"
-    localrule: True
+    params:
+        options=json_param(TurnOptions.from_config(config)),
     shell:
         "mindupload turns --options {params.options:q} --messages {input} "
         "--table {output.table} --report {output.report} 2> {log}"

@@ -11,21 +11,21 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-import jsonschema
 import yaml
 
 from mindupload.errors import UserError
-from mindupload.sources import SourceSpec
 
 
 @cache
 def schema() -> dict:
-    text = resources.files("mindupload").joinpath("config.schema.yaml").read_text(encoding="utf-8")
+    text = resources.files("mindupload.config").joinpath("config.schema.yaml").read_text(encoding="utf-8")
     return yaml.safe_load(text)
 
 
 def _with_defaults(validator_class):
     """jsonschema's documented recipe: fill in `default`s while validating `properties`."""
+    import jsonschema
+
     validate_properties = validator_class.VALIDATORS["properties"]
 
     def set_defaults(validator, properties, instance, subschema):
@@ -40,6 +40,8 @@ def _with_defaults(validator_class):
 
 def validate(config: dict) -> dict:
     """A validated copy of `config` with every default filled in; UserError naming the bad key."""
+    import jsonschema
+
     config = copy.deepcopy(config)
     validator = _with_defaults(jsonschema.Draft202012Validator)(schema())
     error = jsonschema.exceptions.best_match(validator.iter_errors(config))
@@ -71,18 +73,3 @@ def load(path: str | Path) -> dict:
     except yaml.YAMLError as e:
         raise UserError(f"{path}: not valid YAML ({e}).") from None
     return validate(raw)
-
-
-def source_spec(config: dict, name: str) -> SourceSpec:
-    src = config["sources"][name]
-    return SourceSpec(
-        name=name,
-        path=Path(src["path"]),
-        format=src["format"],
-        me=tuple(dict.fromkeys([*config["me"], *src["me"]])),
-        date_order=src["date_order"],
-        timezone=src["timezone"],
-        max_bad_fraction=float(src["max_bad_fraction"]),
-        exclude_contacts=tuple(config["privacy"]["exclude_contacts"]),
-        exclude_conversations=tuple(config["privacy"]["exclude_conversations"]),
-    )

@@ -23,9 +23,9 @@ from typing import NamedTuple
 import numpy as np
 import pyarrow as pa
 
+from mindupload.dataset.turns import change_points
+from mindupload.files import atomic_text_file
 from mindupload.render import Identity, Markers, Piece, example_json, head, layout, line
-from mindupload.table import atomic_text_file
-from mindupload.turns import change_points
 
 SPLITS = ("train", "validation")
 TokenCounter = Callable[[list[str]], list[int]]

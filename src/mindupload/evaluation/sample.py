@@ -2,7 +2,7 @@
 
 Prompts come from `render.prompt_pieces`, the same function the chat UI uses, on the context of a few validation
 examples (conversations the model did not train on) or, without any, on fixed openers. Loading the model and where
-a reply ends (EOS, or a new speaker line) are `mindupload.generation`'s, as in the chat. Sampling is seeded.
+a reply ends (EOS, or a new speaker line) are `mindupload.serving.generation`'s, as in the chat. Sampling is seeded.
 """
 
 from __future__ import annotations
@@ -91,7 +91,8 @@ def run(
     out: str | Path,
     options: Options | None = None,
 ) -> list[dict]:
-    from mindupload import generation, table
+    from mindupload import files
+    from mindupload.serving import generation
 
     options = options or Options()
     engine = generation.load(base_model, adapter)
@@ -101,7 +102,7 @@ def run(
         ready = generation.prepare(engine, p.history, identity, wanted)
         reply = generation.generate(engine, ready.pieces, ready.stops, ready.options, options.seed + i)
         samples.append({"history": p.history, "reply": reply, "actual": p.actual})
-    table.write_text_atomic(to_markdown(samples, identity, base_model, adapter, options), out)
+    files.write_text_atomic(to_markdown(samples, identity, base_model, adapter, options), out)
     log.info("%d sample replies written to %s", len(samples), out)
     return samples
 

@@ -8,17 +8,15 @@ to the client and never written anywhere. The endpoint is huggingface_hub's (HF_
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-from datetime import UTC, datetime
 from pathlib import Path
 
 from mindupload.errors import UserError
+from mindupload.receipts import DATA_FILES, file_digest, write_receipt
 
 log = logging.getLogger(__name__)
 
-DATA_FILES = {"train": "data/train.jsonl", "validation": "data/validation.jsonl"}
 CARD = "README.md"
 TAGS = ["mind-upload", "personal-data", "private", "chat", "axolotl", "input_output"]
 DISCLOSURE = (
@@ -98,7 +96,7 @@ def ensure_repo(api, repo_id: str, repo_type: str, private: bool, setting: str) 
 
 def describe_base_model(name: str) -> dict:
     """The base model as a card may name it: a hub id as it is, a local folder by its name only."""
-    from mindupload.tokenizer import looks_local
+    from mindupload.model.tokenizer import looks_local
 
     local = looks_local(name)
     return {"base_model": Path(name).name if local else name, "base_model_on_hub": not local}
@@ -119,7 +117,7 @@ def _status(error) -> str:
 
 def split_counts(path: str | Path, split: str) -> dict[str, int]:
     """Examples and trained (own) turns in one JSONL split: counts only, the text is not kept."""
-    from mindupload.check import read_examples
+    from mindupload.training.check import read_examples
 
     examples = read_examples(path, split)  # a malformed line is a UserError naming file and line
     return {"examples": len(examples), "own_turns": sum(label for ex in examples for label, _ in ex.pieces)}
@@ -229,56 +227,6 @@ def _commit(api, repo_id: str, repo_type: str, operations: list, message: str, s
         raise UserError(f"{setting} {repo_id!r}: the Hub refused the upload ({_status(e)}).") from None
 
 
-# ---------------------------------------------------------------- receipts
-
-
-def file_digest(content: bytes) -> dict:
-    return {"sha256": hashlib.sha256(content).hexdigest(), "size": len(content)}
-
-
-def write_receipt(path: str | Path, repo_id: str, repo_type: str, private: bool, info, files: dict, **extra) -> dict:
-    from mindupload import table
-
-    receipt = {
-        "repo_id": repo_id,
-        "repo_type": repo_type,
-        "revision": info.oid,
-        "private": private,
-        "files": files,
-        **extra,
-        "pushed_at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-    table.write_text_atomic(json.dumps(receipt, indent=2, ensure_ascii=False) + "\n", path)
-    log.info("pushed %d file(s) to %s %s at revision %s", len(files), repo_type, repo_id, info.oid)
-    return receipt
-
-
-def read_receipt(path: str | Path) -> dict:
-    try:
-        receipt = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{path}: no upload receipt. Push the dataset first with `snakemake upload`.") from None
-    except json.JSONDecodeError:
-        raise UserError(f"{path}: not an upload receipt (not JSON). Push again with `snakemake upload`.") from None
-    if not isinstance(receipt, dict) or not {"repo_id", "revision", "files"} <= receipt.keys():
-        raise UserError(
-            f"{path}: not an upload receipt (repo_id, revision, files). Push again with `snakemake upload`."
-        )
-    return receipt
-
-
-def check_receipt_matches(receipt: dict, receipt_path: str | Path, train: str | Path, validation: str | Path) -> None:
-    """The local splits are byte for byte what the receipt says was pushed: else training from the Hub and
-    checking the local files would be about different data."""
-    for path, local in ((DATA_FILES["train"], train), (DATA_FILES["validation"], validation)):
-        pushed = receipt["files"].get(path, {}).get("sha256")
-        if pushed != file_digest(Path(local).read_bytes())["sha256"]:
-            raise UserError(
-                f"{receipt_path}: {local} differs from the {path} pushed to {receipt['repo_id']}; "
-                "push it again with `snakemake upload`."
-            )
-
-
 # ---------------------------------------------------------------- the adapter
 
 
@@ -322,7 +270,7 @@ model = AutoPeftModelForCausalLM.from_pretrained("{repo_id}")  # with a token th
 
 def adapter_files(adapter_dir: Path) -> list[Path]:
     """What a user of the adapter needs; the trainer state and summary stay home (they hold local paths)."""
-    from mindupload.train import ADAPTER_FILES, EXTRA_FILES
+    from mindupload.training.train import ADAPTER_FILES, EXTRA_FILES
 
     missing = [name for name in ADAPTER_FILES if not (adapter_dir / name).is_file()]
     if missing:

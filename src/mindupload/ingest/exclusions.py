@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mindupload.sources import normalize_name
+from mindupload.ingest.sources import normalize_name
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,10 @@ from collections import Counter
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mindupload import table as messages
 from mindupload.errors import ParseError, UserError
-from mindupload.exclusions import Excluded, exclude
-from mindupload.sources import ParseResult, SourceSpec, parser_for
+from mindupload.ingest import table as messages
+from mindupload.ingest.exclusions import Excluded, exclude
+from mindupload.ingest.sources import ParseResult, SourceSpec, parser_for
 
 log = logging.getLogger(__name__)
 

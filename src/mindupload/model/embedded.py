@@ -9,7 +9,7 @@ import logging
 from pathlib import Path
 
 from mindupload.errors import UserError
-from mindupload.table import atomic_dir
+from mindupload.files import atomic_dir
 
 log = logging.getLogger(__name__)
 

@@ -58,10 +58,9 @@ def encode_pieces(tokenizer, texts) -> list[int]:
     """Token ids of texts tokenized one by one and concatenated, as axolotl's input_output tokenizes an
     example's segments. Not the ids of the joined text: a SentencePiece tokenizer (Llama, Mistral) starts each
     encoding with a word-start marker, so the two differ at every piece boundary."""
-    ids: list[int] = []
-    for piece in tokenizer(list(texts), add_special_tokens=False)["input_ids"] if texts else []:
-        ids.extend(piece)
-    return ids
+    if not texts:
+        return []
+    return [i for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"] for i in ids]
 
 
 def counter(tokenizer):

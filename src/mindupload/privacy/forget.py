@@ -82,8 +82,6 @@ def forget_hub_copies(repos: list[str]) -> list[str]:
     except CacheNotFound:
         return []
     cached = [repo for repo in cache.repos if repo.repo_type == "dataset" and repo.repo_id in repos]
-    hashes = [revision.commit_hash for repo in cached for revision in repo.revisions]
-    cache.delete_revisions(*hashes).execute()  # every revision of a repo: its whole folder goes
-    for repo in cached:  # a repo folder without revisions (an interrupted download) is not in the plan
-        shutil.rmtree(repo.repo_path, ignore_errors=True)
+    for repo in cached:  # a repo's folder holds its blobs, refs and snapshots: all of it goes
+        shutil.rmtree(repo.repo_path)
     return sorted(str(repo.repo_path) for repo in cached)

@@ -4,7 +4,7 @@ Phone numbers come from Google's libphonenumber (`phonenumbers`), which knows ev
 plan; IBANs are checked with ISO 13616's mod-97 and each country's length, card numbers with Luhn and the
 card networks' number ranges; emails, URLs and street addresses are regular expressions. Each recognizer
 also has a cheap RE2 `prefilter` that pyarrow runs over a whole column at once, so the Python code only
-sees the few messages that might hold something (see `mindupload.redact`).
+sees the few messages that might hold something (see `mindupload.privacy.redact`).
 
 Why not Presidio: its analyzer engine needs a spaCy model (a download: none can be had offline), its email
 and URL validation fetches the public suffix list over the network on first use, and importing it takes

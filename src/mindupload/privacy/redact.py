@@ -19,8 +19,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mindupload.recognizers import Span, recognizers
-from mindupload.sources import normalize_name
+from mindupload.ingest.sources import normalize_name
+from mindupload.privacy.recognizers import Span, recognizers
 
 BLOCKED = "REDACTED"  # the placeholder of blocklist terms: <REDACTED>
 NAME = "NAME"  # how name replacements are counted in the report (they become the label, not <NAME>)

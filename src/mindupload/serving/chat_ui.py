@@ -1,6 +1,6 @@
 """The chat page: you write as the other person, the clone answers as you, streamed, one bubble per message.
 
-A Gradio `ChatInterface` over `mindupload.generation`. The prompt is rendered from the whole conversation by
+A Gradio `ChatInterface` over `mindupload.serving.generation`. The prompt is rendered from the whole conversation by
 `render.prompt_pieces` (the training layout), trimmed to the model's window. Safe by default: it binds 127.0.0.1,
 makes no public link, sends Gradio no analytics, and can ask for a username and password (the password only
 from the environment). The page says plainly that the replies come from an AI model.
@@ -17,9 +17,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 
-from mindupload import generation
 from mindupload.errors import UserError
 from mindupload.render import Identity, Turn
+from mindupload.serving import generation
 
 log = logging.getLogger(__name__)
 

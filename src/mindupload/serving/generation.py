@@ -133,7 +133,7 @@ def check_model_folder(base_model: str, model_dir: str | Path) -> str:
 
     Reads only small JSON files, so a wrong path fails in a second, before any weights load.
     """
-    from mindupload import train_config
+    from mindupload.training import axolotl_config as train_config
 
     folder = Path(model_dir)
     if not folder.is_dir():
@@ -191,7 +191,7 @@ class Engine:
 
     def encode(self, pieces: Sequence[str]) -> list[int]:
         """A prompt's ids, tokenized piece by piece as in training (`tokenizer.encode_pieces`)."""
-        from mindupload.tokenizer import encode_pieces
+        from mindupload.model.tokenizer import encode_pieces
 
         return encode_pieces(self.tokenizer, pieces)
 
@@ -209,8 +209,8 @@ def load(base_model: str, model_dir: str | Path, sequence_len: int | None = None
     import torch
     from transformers import AutoModelForCausalLM
 
-    from mindupload import tokenizer as tokenizers
-    from mindupload import train_config
+    from mindupload.model import tokenizer as tokenizers
+    from mindupload.training import axolotl_config as train_config
 
     kind = check_model_folder(base_model, model_dir)
     device, dtype = pick_device(torch)

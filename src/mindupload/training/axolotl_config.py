@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from mindupload.errors import UserError
-from mindupload.tokenizer import looks_local
+from mindupload.model.tokenizer import looks_local
 
 log = logging.getLogger(__name__)
 
@@ -403,10 +403,10 @@ def _first_line(text: str) -> str:
 
 def write(cfg: dict, path: str | Path) -> None:
     """The YAML, written atomically, with a header saying where it comes from."""
-    from mindupload import table
+    from mindupload import files
 
     header = "# Rendered by `mindupload axolotl-config` from the mind-upload config: edit that, not this.\n"
-    table.write_text_atomic(header + yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True), path)
+    files.write_text_atomic(header + yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True), path)
 
 
 def read(path: str | Path) -> dict:

@@ -22,8 +22,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mindupload import train_config
 from mindupload.errors import UserError
+from mindupload.training import axolotl_config as train_config
 
 log = logging.getLogger(__name__)
 
@@ -322,11 +322,11 @@ PACKING_METHOD = (
 
 
 def write_report(report: dict, shown: list[tuple[Example, Tokenized]], tokenizer, report_dir: Path) -> None:
-    from mindupload import table
+    from mindupload import files
 
     report_dir.mkdir(parents=True, exist_ok=True)
-    table.write_text_atomic(json.dumps(report, indent=2, ensure_ascii=False) + "\n", report_dir / "report.json")
-    table.write_text_atomic(render_html(report, shown, tokenizer), report_dir / "report.html")
+    files.write_json(report, report_dir / "report.json")
+    files.write_text_atomic(render_html(report, shown, tokenizer), report_dir / "report.html")
 
 
 STYLE = """
@@ -442,7 +442,7 @@ def run(
 
     When the config reads the dataset from the Hub (`hub_receipt` given), the check runs on the local files,
     offline: the receipt proves they are the bytes pushed, and the config must pin the receipt's revision."""
-    from mindupload import tokenizer as tokenizers
+    from mindupload.model import tokenizer as tokenizers
 
     cfg_path = Path(axolotl_config)
     cfg = train_config.read(cfg_path)
@@ -456,10 +456,10 @@ def run(
 
 def local_twin(cfg: dict, hub_receipt: str | Path, train: str | Path, validation: str | Path) -> dict:
     """The axolotl config with its Hub datasets replaced by the local files the receipt says were pushed."""
-    from mindupload import hub
+    from mindupload import receipts
 
-    receipt = hub.read_receipt(hub_receipt)
-    hub.check_receipt_matches(receipt, hub_receipt, train, validation)
+    receipt = receipts.read_receipt(hub_receipt)
+    receipts.check_receipt_matches(receipt, hub_receipt, train, validation)
     pinned = {(d["path"], d.get("revision")) for d in (*cfg.get("datasets", []), *cfg.get("test_datasets", []))}
     if pinned != {(receipt["repo_id"], receipt["revision"])}:
         raise UserError(

@@ -18,9 +18,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mindupload import train_config
 from mindupload.errors import UserError
-from mindupload.table import atomic_dir
+from mindupload.files import atomic_dir
+from mindupload.training import axolotl_config as train_config
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def run(axolotl_config: str | Path, output_dir: str | Path, cfg: dict | None = N
 
 def check_inputs(cfg: dict, work: Path, final: Path) -> None:
     """Everything that would otherwise fail minutes into axolotl's start-up, as one sentence."""
-    from mindupload.check import read_examples
+    from mindupload.training.check import read_examples
 
     train_config.resolve_base_model(str(cfg["base_model"]))
     local = [d for d in (*cfg.get("datasets", []), *cfg.get("test_datasets", [])) if train_config.is_local_dataset(d)]

@@ -1,7 +1,7 @@
 """Chat export formats: one module per format behind one small registry.
 
 A parser is a function `parse(spec: SourceSpec) -> ParseResult`. It reads the export at `spec.path`,
-returns a table in `mindupload.table.MESSAGE_SCHEMA` and counts of what it read, and raises
+returns a table in `mindupload.ingest.table.MESSAGE_SCHEMA` and counts of what it read, and raises
 `mindupload.errors.ParseError` (file, line or record, what is wrong, what to do) for input it cannot read.
 Parsers never guess silently: lines they skip are counted in `ParseResult.bad_lines` and the run fails
 when they exceed `spec.max_bad_fraction`.
@@ -18,11 +18,11 @@ import pyarrow as pa
 
 from mindupload.errors import UserError
 
-# Format name -> module under mindupload.sources that defines `parse` and `sniff`.
+# Format name -> module under mindupload.ingest.sources that defines `parse` and `sniff`.
 FORMATS = {
-    "whatsapp": "mindupload.sources.whatsapp",
-    "telegram": "mindupload.sources.telegram",
-    "generic": "mindupload.sources.generic",
+    "whatsapp": "mindupload.ingest.sources.whatsapp",
+    "telegram": "mindupload.ingest.sources.telegram",
+    "generic": "mindupload.ingest.sources.generic",
 }
 
 
@@ -39,6 +39,22 @@ class SourceSpec:
     max_bad_fraction: float = 0.0  # share of lines/records that may be skipped before the run fails
     exclude_contacts: tuple[str, ...] = ()  # sender names whose messages are dropped after parsing
     exclude_conversations: tuple[str, ...] = ()  # conversation ids dropped whole after parsing
+
+    @classmethod
+    def from_config(cls, config: dict, name: str) -> SourceSpec:
+        """Source `name` of a validated config, with the global `me` and privacy exclusions folded in."""
+        src = config["sources"][name]
+        return cls(
+            name=name,
+            path=Path(src["path"]),
+            format=src["format"],
+            me=tuple(dict.fromkeys([*config["me"], *src["me"]])),
+            date_order=src["date_order"],
+            timezone=src["timezone"],
+            max_bad_fraction=float(src["max_bad_fraction"]),
+            exclude_contacts=tuple(config["privacy"]["exclude_contacts"]),
+            exclude_conversations=tuple(config["privacy"]["exclude_conversations"]),
+        )
 
 
 @dataclass

@@ -10,9 +10,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mindupload import table as messages
 from mindupload.errors import ParseError
-from mindupload.sources import match_self
+from mindupload.ingest import table as messages
+from mindupload.ingest.sources import match_self
 
 # Messages in file order, before sorting. `native_id`/`reply_to` are the export's own ids, as strings;
 # `is_self` is null where the export does not say and `me` decides; `sender_id` is an id `me` may name.

@@ -21,9 +21,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mindupload.errors import ParseError, UserError
-from mindupload.sources import ParseResult, SourceSpec
-from mindupload.sources._common import MAX_US, MIN_US, MessageBuffer, read_head, read_lines, to_messages
-from mindupload.table import KINDS
+from mindupload.ingest.sources import ParseResult, SourceSpec
+from mindupload.ingest.sources._common import MAX_US, MIN_US, MessageBuffer, read_head, read_lines, to_messages
+from mindupload.ingest.table import KINDS
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mindupload.errors import ParseError
-from mindupload.sources import ParseResult, SourceSpec
-from mindupload.sources._common import MAX_US, MIN_US, MessageBuffer, read_head, to_messages
+from mindupload.ingest.sources import ParseResult, SourceSpec
+from mindupload.ingest.sources._common import MAX_US, MIN_US, MessageBuffer, read_head, to_messages
 
 log = logging.getLogger(__name__)
 _BACKEND = ijson.get_backend(ijson.backend)  # the fastest installed: yajl2_c

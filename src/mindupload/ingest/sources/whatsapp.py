@@ -36,8 +36,8 @@ import pyarrow.compute as pc
 from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from mindupload.errors import ParseError, UserError
-from mindupload.sources import ParseResult, SourceSpec, match_self
-from mindupload.table import KINDS, MESSAGE_SCHEMA
+from mindupload.ingest.sources import ParseResult, SourceSpec, match_self
+from mindupload.ingest.table import KINDS, MESSAGE_SCHEMA
 
 log = logging.getLogger(__name__)
 

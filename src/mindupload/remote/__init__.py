@@ -1,0 +1,1 @@
+"""Running the GPU rules elsewhere: Snakemake profiles and RunPod clean-up; an edge no stage imports."""

@@ -1,0 +1,1 @@
+"""Serving (rule serve): generation with the trained adapter and the Gradio chat page."""
