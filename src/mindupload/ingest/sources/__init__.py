@@ -22,6 +22,7 @@ from mindupload.errors import UserError
 FORMATS = {
     "whatsapp": "mindupload.ingest.sources.whatsapp",
     "telegram": "mindupload.ingest.sources.telegram",
+    "line": "mindupload.ingest.sources.line",
     "generic": "mindupload.ingest.sources.generic",
 }
 
