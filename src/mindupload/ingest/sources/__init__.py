@@ -23,6 +23,7 @@ FORMATS = {
     "whatsapp": "mindupload.ingest.sources.whatsapp",
     "telegram": "mindupload.ingest.sources.telegram",
     "line": "mindupload.ingest.sources.line",
+    "sms": "mindupload.ingest.sources.sms",
     "generic": "mindupload.ingest.sources.generic",
 }
 
