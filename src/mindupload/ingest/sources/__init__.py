@@ -24,6 +24,7 @@ FORMATS = {
     "telegram": "mindupload.ingest.sources.telegram",
     "line": "mindupload.ingest.sources.line",
     "sms": "mindupload.ingest.sources.sms",
+    "imessage": "mindupload.ingest.sources.imessage",
     "generic": "mindupload.ingest.sources.generic",
 }
 
