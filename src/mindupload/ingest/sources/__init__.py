@@ -25,6 +25,7 @@ FORMATS = {
     "line": "mindupload.ingest.sources.line",
     "sms": "mindupload.ingest.sources.sms",
     "imessage": "mindupload.ingest.sources.imessage",
+    "signal": "mindupload.ingest.sources.signal",
     "generic": "mindupload.ingest.sources.generic",
 }
 
