@@ -84,8 +84,8 @@ def detect_format(path: Path) -> str:
         if importlib.import_module(module).sniff(path):
             return name
     raise UserError(
-        f"{path}: cannot tell which chat export this is. Supported: a WhatsApp .txt or .zip export, "
-        "a Telegram Desktop result.json, or the generic CSV/JSONL format (see docs/generic-format.md). "
+        f"{path}: cannot tell which chat export this is. Supported: {', '.join(FORMATS)} (the README's "
+        "supported exports and docs/exporting.md say which file each is; docs/generic-format.md for generic). "
         "If it is one of these, set `format:` for this source."
     )
 
