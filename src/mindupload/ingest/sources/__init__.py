@@ -85,7 +85,7 @@ def detect_format(path: Path) -> str:
             return name
     raise UserError(
         f"{path}: cannot tell which chat export this is. Supported: {', '.join(FORMATS)} (the README's "
-        "supported exports and docs/exporting.md say which file each is; docs/generic-format.md for generic). "
+        "supported exports say which file each is; docs/generic-format.md describes generic). "
         "If it is one of these, set `format:` for this source."
     )
 
