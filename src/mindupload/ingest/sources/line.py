@@ -15,6 +15,7 @@ one text field is a notice (someone joined, unsent a message, ...). The file is 
 from __future__ import annotations
 
 import re
+from collections import deque
 from datetime import datetime
 from pathlib import Path
 
@@ -64,28 +65,50 @@ def parse(spec: SourceSpec) -> ParseResult:
     buffer = MessageBuffer()
     bad: list[int] = []
     day: tuple[int, int, int] | None = None
-    open_quote = False  # inside a quoted multi-line message
     last = None  # [line, timestamp_us, sender, kind, text parts]
+    quoted: list[tuple[int, str]] | None = None  # lines taken into an open quote, while it is open
     units = 0
+    lines = read_lines(spec.path)
+    again: deque[tuple[int, str]] = deque()  # lines to read once more: a quote that turned out not to open one
 
     def flush() -> None:
         if last is not None:
             _, stamp, sender, kind, parts = last
             buffer.append(spec.name, stamp, sender, _unquote("\n".join(parts)), kind)
 
-    for number, raw in read_lines(spec.path):
-        units = number
+    def literal_quote(more: list[tuple[int, str]]) -> None:
+        """The quote opening the last message was its first character, not LINE's quoting: the message keeps
+        its first line and the lines taken into the quote are read again."""
+        del last[4][1:]
+        again.extendleft(reversed([*quoted, *more]))
+
+    while True:
+        item = again.popleft() if again else next(lines, None)
+        if item is None:
+            if quoted:
+                literal_quote([])
+                quoted = None
+                continue
+            break
+        number, raw = item
+        units = max(units, number)
         line = raw.rstrip("\r\n")
         if number == 1:
             if not line.startswith(HEADER):
                 raise ParseError(spec.path, "this is not a LINE chat history: it does not start with [LINE].", 1, HINT)
             continue
-        if open_quote:
-            last[4].append(line)
-            open_quote = not _closes_quote(line)
-            continue
         fields = line.split("\t", 2)
         stamp = _time(fields[0]) if len(fields) >= 2 else None
+        if quoted is not None:
+            if stamp is not None and len(fields) == 3 and fields[1]:
+                literal_quote([(number, raw)])  # a message line ends a quote that never closed
+                quoted = None
+                continue
+            quoted.append((number, raw))
+            last[4].append(line)
+            if _closes_quote(line):
+                quoted = None
+            continue
         if stamp is not None:
             if day is None:
                 bad.append(number)  # a message before any date line
@@ -97,7 +120,8 @@ def parse(spec: SourceSpec) -> ParseResult:
             if kind in ("media", "sticker"):
                 text = ""  # LINE writes only a placeholder: no caption
             last = [number, local_us(when, tz), sender, kind, [text]]
-            open_quote = text.startswith('"') and not _closes_quote(text[1:])
+            if text.startswith('"') and not _closes_quote(text[1:]):
+                quoted = []
             continue
         date = _date(line)
         if date is not None:
