@@ -22,6 +22,10 @@ from mindupload.errors import UserError
 FORMATS = {
     "whatsapp": "mindupload.ingest.sources.whatsapp",
     "telegram": "mindupload.ingest.sources.telegram",
+    "line": "mindupload.ingest.sources.line",
+    "sms": "mindupload.ingest.sources.sms",
+    "imessage": "mindupload.ingest.sources.imessage",
+    "signal": "mindupload.ingest.sources.signal",
     "generic": "mindupload.ingest.sources.generic",
 }
 
@@ -80,8 +84,8 @@ def detect_format(path: Path) -> str:
         if importlib.import_module(module).sniff(path):
             return name
     raise UserError(
-        f"{path}: cannot tell which chat export this is. Supported: a WhatsApp .txt or .zip export, "
-        "a Telegram Desktop result.json, or the generic CSV/JSONL format (see docs/generic-format.md). "
+        f"{path}: cannot tell which chat export this is. Supported: {', '.join(FORMATS)} (the README's "
+        "supported exports say which file each is; docs/generic-format.md describes generic). "
         "If it is one of these, set `format:` for this source."
     )
 
