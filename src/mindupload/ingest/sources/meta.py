@@ -65,7 +65,11 @@ def sniff(path: Path) -> bool:
     if not json_names:
         return False
     with ExportTree(path) as tree:
-        return any(_E2EE_HEAD.search(tree.head(n)) for n in json_names)
+        return any(
+            _E2EE_HEAD.search(head) or (re.fullmatch(r"message_\d+\.json", n) and _is_dyi(head))
+            for n in json_names
+            if (head := tree.head(n))
+        )
 
 
 def _is_dyi(head: str) -> bool:
@@ -124,7 +128,10 @@ class _Reader:
             return threads, encrypted, skipped, html
         for name in self.tree.names():
             m = _thread_file(name)
-            if m is None:
+            part = re.fullmatch(r"message_(\d+)\.json", name)
+            if part is not None:  # the folder of one thread
+                threads[self.spec.path.name].append((int(part[1]), name))
+            elif m is None:
                 if name.lower().endswith(".json") and _E2EE_HEAD.search(self.tree.head(name)):
                     encrypted.append(name)
             elif m[4] == "html":
