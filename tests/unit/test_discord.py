@@ -11,7 +11,7 @@ import pytest
 from exports import FIXTURES, check_expected, expected, rows, spec_for, zip_folder
 
 from mindupload.errors import ParseError
-from mindupload.ingest.sources import SourceSpec, detect_format, discord
+from mindupload.ingest.sources import SourceSpec, _exports, detect_format, discord
 
 DCE = FIXTURES / "discord" / "dce"
 PACKAGE = FIXTURES / "discord" / "package"
@@ -101,3 +101,9 @@ def test_auto_detection(path):
 def test_other_exports_are_not_taken_for_discord():
     for path in (FIXTURES / "telegram" / "personal_chat.json", FIXTURES / "slack" / "export", FIXTURES / "messenger"):
         assert not discord.sniff(path)
+
+
+def test_files_above_the_whole_file_size_are_streamed_with_the_same_result(monkeypatch):
+    monkeypatch.setattr(_exports, "WHOLE_FILE_BYTES", 0)
+    check_expected(discord.parse, DCE)
+    check_expected(discord.parse, PACKAGE)

@@ -8,10 +8,12 @@ from datetime import UTC, datetime
 
 import pytest
 from exports import FIXTURES, check_expected, expected, rows, spec_for, zip_folder
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mindupload.errors import ParseError
 from mindupload.ingest.sources import SourceSpec, detect_format, google_chat
-from mindupload.ingest.sources.google_chat import _BadRecord, created_us
+from mindupload.ingest.sources.google_chat import _BadRecord, _Dates, created_us
 
 TAKEOUT = FIXTURES / "google_chat" / "takeout"
 DM = TAKEOUT / "Takeout" / "Google Chat" / "Groups" / "DM 3xAbCdEAAAE"
@@ -68,3 +70,12 @@ def test_a_bad_record_is_named_by_file_and_record(tmp_path):
 def test_auto_detection():
     assert detect_format(TAKEOUT) == "google_chat"
     assert detect_format(DM / "messages.json") == "google_chat"
+
+
+@given(st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2099, 12, 31)), st.sampled_from([" ", "\u202f"]))
+def test_dates_read_with_the_remembered_day_match_the_full_reading(moment, space):
+    text = moment.strftime(f"%A, %B %-d, %Y at %-I:%M:%S{space}%p UTC")
+    dates = _Dates()
+    dates(moment.strftime("%A, %B %-d, %Y at 1:00:00 AM UTC"))  # the day is remembered now
+    want = int(moment.replace(tzinfo=UTC, microsecond=0).timestamp()) * 1_000_000
+    assert dates(text) == created_us(text) == want

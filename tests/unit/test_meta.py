@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mindupload.errors import ParseError
-from mindupload.ingest.sources import SourceSpec, detect_format, meta
+from mindupload.ingest.sources import SourceSpec, _exports, detect_format, meta
 from mindupload.ingest.sources._exports import fix_mojibake
 
 MESSENGER = FIXTURES / "messenger" / "facebook-alexdoe-2024-05-02"
@@ -129,3 +129,9 @@ def test_files_outside_inbox_are_not_threads(tmp_path: Path):
     (tmp_path / "messages").mkdir()
     (tmp_path / "messages" / "autofill_information.json").write_text('{"autofill_information_v2": {}}')
     assert not meta.sniff(tmp_path)
+
+
+def test_files_above_the_whole_file_size_are_streamed_with_the_same_result(monkeypatch):
+    monkeypatch.setattr(_exports, "WHOLE_FILE_BYTES", 0)
+    check_expected(meta.parse, MESSENGER)
+    check_expected(meta.parse, SECURE)

@@ -18,9 +18,12 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 import ijson
+import orjson
+import pyarrow as pa
 
 from mindupload.errors import ParseError
 from mindupload.ingest.sources import SourceSpec
+from mindupload.ingest.sources._common import BUFFER_SCHEMA
 
 log = logging.getLogger(__name__)
 BACKEND = ijson.get_backend(ijson.backend)  # the fastest installed: yajl2_c
@@ -30,6 +33,7 @@ MAX_MEMBERS = 2_000_000  # files in one zip
 MAX_MEMBER_BYTES = 8 << 30  # uncompressed size of one JSON or CSV file read from a zip
 MAX_RATIO = 1000  # uncompressed / compressed size of one zip member (JSON compresses 5-20x)
 MAX_LOGGED_BAD = 10
+WHOLE_FILE_BYTES = 16 << 20  # JSON files up to this size are decoded at once, bigger ones streamed
 _SKIPPED_PARTS = ("__MACOSX",)
 
 
@@ -68,6 +72,11 @@ class ExportTree:
 
     def names(self) -> list[str]:
         return sorted(self._files)
+
+    def size(self, name: str) -> int:
+        """Bytes of the file (uncompressed)."""
+        entry = self._files[name]
+        return entry.file_size if isinstance(entry, zipfile.ZipInfo) else entry.stat().st_size
 
     def where(self, name: str) -> str:
         """How errors name a file of the export: its path, or `zip:member`."""
@@ -168,11 +177,38 @@ def _check_member(path: Path, info: zipfile.ZipInfo) -> None:
         raise ParseError(where, "this file is compressed over 1000 times: refused as a likely zip bomb.")
 
 
-def json_records(tree: ExportTree, name: str, prefix: str, bad: BadRecords | None = None) -> Iterator[Any]:
-    """The elements of the JSON array at `prefix` (ijson syntax: "messages.item", "item"), streamed.
+def json_records(tree: ExportTree, name: str, prefix: str) -> Iterator[Any]:
+    """The elements of the JSON array at `prefix` ("messages.item": the array under the top-level key
+    `messages`; "item": a top-level array).
 
-    A file that stops being valid JSON raises a ParseError naming the record after the last one read.
+    A file up to WHOLE_FILE_BYTES is decoded at once (orjson: several times faster, and the memory it takes is
+    bounded by that size); a bigger one is streamed (ijson). A file that is not valid JSON raises a ParseError
+    naming the record after the last one that could be read.
     """
+    if tree.size(name) <= WHOLE_FILE_BYTES:
+        with tree.open(name) as f:
+            data = f.read()
+        try:
+            document = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass  # streamed below, which names the record where it fails (or reads what orjson refuses, e.g. a
+            # lone surrogate escape)
+        else:
+            yield from _at(document, prefix)
+            return
+    yield from _stream(tree, name, prefix)
+
+
+def _at(document: Any, prefix: str) -> list:
+    """What ijson's `items(prefix)` would yield for a prefix of keys ending in "item"."""
+    *keys, last = prefix.split(".")
+    assert last == "item", prefix
+    for key in keys:
+        document = document.get(key) if isinstance(document, dict) else None
+    return document if isinstance(document, list) else []
+
+
+def _stream(tree: ExportTree, name: str, prefix: str) -> Iterator[Any]:
     count = 0
     with tree.open(name) as f:
         try:
@@ -240,9 +276,10 @@ class BadRecords:
     found: list[tuple[int, str, int, str]] = field(default_factory=list)  # (ordinal, where, record, reason)
     read: int = 0  # records read, the good and the bad
 
-    def add(self, where: str, record: int, reason: str) -> None:
-        """Record `record` of file `where` (counted in `read` already) cannot be read."""
-        self.found.append((self.read, where, record, reason))
+    def add(self, where: str, record: int, reason: str, ordinal: int | None = None) -> None:
+        """Record `record` of file `where` cannot be read; `ordinal` is its place among all records read
+        (by default `read`, the records counted so far, this one included)."""
+        self.found.append((self.read if ordinal is None else ordinal, where, record, reason))
 
     def numbers(self) -> list[int]:
         """1-based positions of the bad records among all records read, for ParseResult.bad_lines."""
@@ -267,6 +304,39 @@ class BadRecords:
             )
         for _, where, record, reason in self.found[:MAX_LOGGED_BAD]:
             log.warning("%s, %s %d: %s", where, self.unit, record, reason)
+
+
+class Rows:
+    """Buffered rows in BUFFER_SCHEMA's column order, as plain tuples (the cheapest thing to build per message),
+    moved to Arrow every `batch_rows` rows."""
+
+    def __init__(self, batch_rows: int = 20_000) -> None:
+        self._batch_rows = batch_rows
+        self._rows: list[tuple] = []
+        self._batches: list[pa.RecordBatch] = []
+
+    def add(self, row: tuple) -> None:
+        """(conversation, timestamp µs, sender, sender_id, is_self, text, kind, native_id, reply_to)"""
+        rows = self._rows
+        rows.append(row)
+        if len(rows) >= self._batch_rows:
+            self._flush()
+
+    def extend(self, rows: list[tuple]) -> None:
+        self._rows.extend(rows)
+        if len(self._rows) >= self._batch_rows:
+            self._flush()
+
+    def table(self) -> pa.Table:
+        self._flush()
+        return pa.Table.from_batches(self._batches, schema=BUFFER_SCHEMA)
+
+    def _flush(self) -> None:
+        if self._rows:
+            columns = zip(*self._rows, strict=True)
+            arrays = [pa.array(column, f.type) for column, f in zip(columns, BUFFER_SCHEMA, strict=True)]
+            self._batches.append(pa.RecordBatch.from_arrays(arrays, schema=BUFFER_SCHEMA))
+            self._rows = []
 
 
 def fix_mojibake(text: str) -> str:

@@ -15,16 +15,16 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import UTC, datetime
+from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from mindupload.errors import ParseError
 from mindupload.ingest.sources import ParseResult, SourceSpec
 from mindupload.ingest.sources._common import MAX_US, MIN_US, MessageBuffer, read_head, to_messages
-from mindupload.ingest.sources._exports import BadRecords, ExportTree, json_records, top_level, tree_names
+from mindupload.ingest.sources._exports import BadRecords, ExportTree, Rows, json_records, top_level, tree_names
 
-TEXT_TYPES = frozenset({"Default", "Reply"})
 CALL_TYPES = frozenset({"Call"})
 # Channel types DiscordChatExporter writes (ChannelKind): all hold conversations people type in.
 KNOWN_CHANNEL_TYPES = frozenset(
@@ -57,6 +57,7 @@ _DCE_HEAD = re.compile(r'^\{\s*"guild"\s*:\s*\{')
 _PACKAGE_CHANNEL = re.compile(r"(?:^|/)messages/c?(\d+)/(channel\.json|messages\.json|messages\.csv)$")
 _USER_MENTION = re.compile(r"<@!?(\d+)>")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def sniff(path: Path) -> bool:
@@ -99,65 +100,94 @@ class _Exports:
     def __init__(self, spec: SourceSpec, tree: ExportTree) -> None:
         self.spec, self.tree = spec, tree
         self.me = {_normal(m) for m in spec.me}
-        self.buffer = MessageBuffer()
+        self.buffer = Rows()
         self.bad = BadRecords(spec)
-        self.seen: set[tuple[str, str]] = set()
+        self.authors: dict[str, tuple[str, str, bool | None]] = {}  # author id -> (id, sender, is_self)
         self.repeated = 0
 
     def parse(self, files: list[str]) -> ParseResult:
-        for name in files:
-            self._read_file(name)
+        channels = {name: self._channel(name) for name in files}
+        # Message ids are remembered only for channels exported in more than one file, to read them once.
+        counts = Counter(channels.values())
+        seen: dict[str, set[str]] = {channel: set() for channel, n in counts.items() if n > 1}
+        for name, channel in channels.items():
+            self._read_file(name, f"{self.spec.name}:{channel}", seen.get(channel))
         self.bad.check()
         notes = [f"{self.repeated} messages found in more than one file were read once."] if self.repeated else []
-        table = to_messages(self.spec.name, self.buffer.table(), self.spec.me)
+        table = to_messages(self.spec.name, self.buffer.table(), ())
         return ParseResult(table, units_read=self.bad.read, bad_lines=self.bad.numbers(), unit="record", notes=notes)
 
-    def _read_file(self, name: str) -> None:
-        where = self.tree.where(name)
-        head = top_level(self.tree, name, frozenset({"guild", "channel"}))
-        channel = head.get("channel")
+    def _channel(self, name: str) -> str:
+        channel = top_level(self.tree, name, frozenset({"guild", "channel"})).get("channel")
         if not isinstance(channel, dict) or channel.get("id") in (None, ""):
-            raise ParseError(where, "no `channel` with an `id` before `messages`.", hint=HINT)
-        conversation = f"{self.spec.name}:{channel['id']}"
-        for number, message in enumerate(json_records(self.tree, name, "messages.item"), 1):
-            self.bad.read += 1
-            try:
-                self._append(conversation, message)
-            except _BadRecord as bad:
-                self.bad.add(where, number, str(bad))
+            raise ParseError(self.tree.where(name), "no `channel` with an `id` before `messages`.", hint=HINT)
+        return str(channel["id"])
 
-    def _append(self, conversation: str, message: Any) -> None:
-        if not isinstance(message, dict):
+    def _read_file(self, name: str, conversation: str, seen: set[str] | None) -> None:
+        where = self.tree.where(name)
+        add, row = self.buffer.add, self._row
+        self.authors = {}  # nicknames are per server: each file names its authors afresh
+        number = 0
+        for number, message in enumerate(json_records(self.tree, name, "messages.item"), 1):
+            try:
+                record = row(conversation, message)
+            except _BadRecord as bad:
+                self.bad.add(where, number, str(bad), ordinal=self.bad.read + number)
+                continue
+            if seen is not None:
+                if record[7] in seen:
+                    self.repeated += 1
+                    continue
+                seen.add(record[7])
+            add(record)
+        self.bad.read += number
+
+    def _row(self, conversation: str, message: Any) -> tuple:
+        """The hot loop: one message as a row; authors are worked out once per id."""
+        if message.__class__ is not dict:
             raise _BadRecord("not a JSON object")
         native_id = message.get("id")
-        if not isinstance(native_id, (str, int)) or isinstance(native_id, bool):
-            raise _BadRecord("no message `id`")
-        native_id = str(native_id)
-        key = (conversation, native_id)
-        if key in self.seen:
-            self.repeated += 1
-            return
-        self.seen.add(key)
+        if native_id.__class__ is not str:
+            if not isinstance(native_id, int) or isinstance(native_id, bool):
+                raise _BadRecord("no message `id`")
+            native_id = str(native_id)
         author = message.get("author")
+        author_id = author.get("id") if author.__class__ is dict else None
+        known = self.authors.get(author_id) if author_id.__class__ is str else None
+        if known is None:
+            known = self._author(author)
+        author_id, sender, is_self = known
+        reference = message.get("reference")
+        reply_to = reference.get("messageId") if reference.__class__ is dict else None
+        if reply_to is not None:
+            reply_to = str(reply_to)
+            if reply_to == native_id:
+                reply_to = None
+        content = message.get("content")
+        text = content if content.__class__ is str else ""
+        if "<@" in text:
+            text = _mentions(message, text)
+        kind = message.get("type")
+        if kind == "Default" or kind == "Reply":  # the common case first, without a set lookup
+            if message.get("attachments"):
+                kind = "media"
+            elif message.get("stickers") and not text:
+                kind = "sticker"
+            else:
+                kind = "text"
+        else:
+            kind = "call" if kind in CALL_TYPES else "system"
+        timestamp = _iso_us(message.get("timestamp"))
+        return (conversation, timestamp, sender, author_id, is_self, text, kind, native_id, reply_to)
+
+    def _author(self, author: Any) -> tuple[str, str, bool | None]:
         if not isinstance(author, dict) or author.get("id") is None:
             raise _BadRecord("no `author` with an `id`")
         author_id, name, nickname = str(author["id"]), author.get("name"), author.get("nickname")
         sender = next((n for n in (nickname, name) if isinstance(n, str) and n.strip()), author_id)
         is_self = bool(self.me & {_normal(author_id), _normal(name or ""), _normal(nickname or "")})
-        reference = message.get("reference")
-        reply_to = reference.get("messageId") if isinstance(reference, dict) else None
-        text = _content(message)
-        self.buffer.append(
-            conversation,
-            _iso_us(message.get("timestamp")),
-            sender,
-            text,
-            _kind(message, text),
-            sender_id=author_id,
-            is_self=is_self or None,
-            native_id=native_id,
-            reply_to=None if reply_to is None or str(reply_to) == native_id else str(reply_to),
-        )
+        known = self.authors[author_id] = (author_id, sender, is_self)
+        return known
 
 
 class _BadRecord(Exception):
@@ -166,29 +196,22 @@ class _BadRecord(Exception):
 
 def _iso_us(value: Any) -> int:
     """Microseconds since the epoch of an ISO 8601 timestamp (with an offset; without one it is UTC)."""
-    if not isinstance(value, str):
+    if value.__class__ is not str:
         raise _BadRecord("no `timestamp`")
     try:
-        moment = datetime.fromisoformat(value.strip())
+        moment = datetime.fromisoformat(value)
     except ValueError:
         raise _BadRecord("unreadable `timestamp`") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    delta = moment - _EPOCH
-    us = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    us = (moment - _EPOCH) // _MICROSECOND
     if not MIN_US <= us <= MAX_US:
         raise _BadRecord("unreadable `timestamp`")
     return us
 
 
-def _content(message: dict) -> str:
-    """The message text, with any raw user mention `<@id>` written as `@name` (DiscordChatExporter already
-    writes most mentions as names)."""
-    content = message.get("content")
-    if not isinstance(content, str):
-        return ""
-    if "<@" not in content:
-        return content
+def _mentions(message: dict, content: str) -> str:
+    """Raw user mentions `<@id>` written as `@name` (DiscordChatExporter already writes most as names)."""
     names = {}
     for mention in message.get("mentions") or ():
         if isinstance(mention, dict) and mention.get("id") is not None:
@@ -196,19 +219,6 @@ def _content(message: dict) -> str:
             if label:
                 names[str(mention["id"])] = label
     return _USER_MENTION.sub(lambda m: "@" + names.get(m[1], "unknown-user"), content)
-
-
-def _kind(message: dict, text: str) -> str:
-    kind = message.get("type")
-    if kind in CALL_TYPES:
-        return "call"
-    if kind not in TEXT_TYPES and kind is not None:
-        return "system"
-    if message.get("attachments"):
-        return "media"
-    if message.get("stickers") and not text.strip():
-        return "sticker"
-    return "text"
 
 
 # --- Discord's own data package --------------------------------------------------------------------------------

@@ -19,8 +19,8 @@ from typing import Any
 
 from mindupload.errors import ParseError
 from mindupload.ingest.sources import ParseResult, SourceSpec
-from mindupload.ingest.sources._common import MAX_US, MIN_US, MessageBuffer, read_head, to_messages
-from mindupload.ingest.sources._exports import BadRecords, ExportTree, json_records, tree_names
+from mindupload.ingest.sources._common import MAX_US, MIN_US, read_head, to_messages
+from mindupload.ingest.sources._exports import BadRecords, ExportTree, Rows, json_records, tree_names
 
 HINT = "Download Google Chat again from takeout.google.com and point this source at the zip or the folder."
 MONTH_NAMES = "january february march april may june july august september october november december"
@@ -30,6 +30,7 @@ _DATE = re.compile(
     r"(?:[A-Za-z]+,\s+)?([A-Za-z]+)\s+(\d{1,2}),\s+(\d{4})\s+at\s+(\d{1,2}):(\d{2})(?::(\d{2}))?"
     r"[\s\u202f\u00a0\u2009]*([AaPp][Mm])?\s+(UTC|GMT)?(?:([+-])(\d{1,2})(?::?(\d{2}))?)?"
 )
+_CLOCK = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?[\s\u202f\u00a0\u2009]*([AaPp][Mm])?\s+(?:UTC|GMT)([+-].*)?")
 _GROUP_FILE = re.compile(r"(?:^|/)Groups/([^/]+)/messages\.json$")
 _HEAD = re.compile(r'^\{\s*"messages"\s*:\s*\[\s*(?:\]|\{\s*"(?:creator|created_date|text|message_id)")')
 
@@ -53,8 +54,9 @@ class _BadRecord(Exception):
 class _Reader:
     def __init__(self, spec: SourceSpec, tree: ExportTree) -> None:
         self.spec, self.tree = spec, tree
-        self.buffer = MessageBuffer()
+        self.buffer = Rows()
         self.bad = BadRecords(spec)
+        self.dates = _Dates()
 
     def parse(self) -> ParseResult:
         names = self.tree.names()
@@ -85,41 +87,75 @@ class _Reader:
         conversation = f"{self.spec.name}:{group}"
         where = self.tree.where(name)
         topics: dict[str, str] = {}
+        add, row = self.buffer.add, self._row
+        number = 0
         for number, message in enumerate(json_records(self.tree, name, "messages.item"), 1):
-            self.bad.read += 1
             try:
-                self._append(conversation, number, message, topics)
+                add(row(conversation, number, message, topics))
             except _BadRecord as bad:
-                self.bad.add(where, number, str(bad))
+                self.bad.add(where, number, str(bad), ordinal=self.bad.read + number)
+        self.bad.read += number
 
-    def _append(self, conversation: str, number: int, message: Any, topics: dict[str, str]) -> None:
-        if not isinstance(message, dict):
+    def _row(self, conversation: str, number: int, message: Any, topics: dict[str, str]) -> tuple:
+        """The hot loop: one message as a row."""
+        if message.__class__ is not dict:
             raise _BadRecord("not a JSON object")
         creator = message.get("creator")
-        if not isinstance(creator, dict):
+        if creator.__class__ is not dict:
             raise _BadRecord("no `creator`")
-        email = creator.get("email") if isinstance(creator.get("email"), str) else None
-        sender = next((v for v in (creator.get("name"), email) if isinstance(v, str) and v.strip()), None)
-        if sender is None:
-            raise _BadRecord("no `creator` name or email")
-        timestamp = created_us(message.get("created_date"))
-        native_id = message.get("message_id") if isinstance(message.get("message_id"), str) else f"#{number}"
+        email = creator.get("email")
+        email = email.lower() if email.__class__ is str and email else None
+        sender = creator.get("name")
+        if sender.__class__ is not str or not sender.strip():
+            sender = email
+            if sender is None:
+                raise _BadRecord("no `creator` name or email")
+        timestamp = self.dates(message.get("created_date"))
+        native_id = message.get("message_id")
+        if native_id.__class__ is not str:
+            native_id = f"#{number}"
         topic = message.get("topic_id")
         reply_to = None
-        if isinstance(topic, str):
+        if topic.__class__ is str:
             reply_to = topics.setdefault(topic, native_id)
-            reply_to = None if reply_to == native_id else reply_to
-        text = message.get("text") if isinstance(message.get("text"), str) else ""
-        self.buffer.append(
-            conversation,
-            timestamp,
-            sender,
-            text,
-            _kind(message, text),
-            sender_id=email.lower() if email else None,
-            native_id=native_id,
-            reply_to=reply_to,
-        )
+            if reply_to == native_id:
+                reply_to = None
+        text = message.get("text")
+        if text.__class__ is not str:
+            text = ""
+        if "attached_files" in message or "deletion_metadata" in message or "message_state" in message or not text:
+            kind = _kind(message, text)
+        else:
+            kind = "text"
+        return (conversation, timestamp, sender, email, None, text, kind, native_id, reply_to)
+
+
+class _Dates:
+    """`created_us` with the day part of each date ("Wednesday, March 15, 2023") read once per day."""
+
+    def __init__(self) -> None:
+        self._days: dict[str, int] = {}
+
+    def __call__(self, value: Any) -> int:
+        if value.__class__ is not str:
+            raise _BadRecord("unreadable `created_date` (is the Takeout in English?)")
+        day, at, clock = value.partition(" at ")
+        m = _CLOCK.fullmatch(clock) if at else None
+        if m is None or m[5]:  # not the usual shape, or an offset: the full reading
+            return created_us(value)
+        day_us = self._days.get(day)
+        if day_us is None:
+            us = created_us(value)  # checks the whole date
+            self._days[day] = created_us(day + " at 0:00:00 UTC")
+            return us
+        hour, minute, second = int(m[1]), int(m[2]), int(m[3] or 0)
+        if m[4]:
+            if not 1 <= hour <= 12:
+                raise _BadRecord("unreadable `created_date`")
+            hour = hour % 12 + (12 if m[4] in ("PM", "pm") else 0)
+        if hour > 23 or minute > 59 or second > 59:
+            raise _BadRecord("unreadable `created_date`")
+        return day_us + ((hour * 60 + minute) * 60 + second) * 1_000_000
 
 
 def created_us(value: Any) -> int:

@@ -27,8 +27,8 @@ from typing import Any
 
 from mindupload.errors import ParseError
 from mindupload.ingest.sources import ParseResult, SourceSpec
-from mindupload.ingest.sources._common import MAX_US, MIN_US, MessageBuffer, read_head, to_messages
-from mindupload.ingest.sources._exports import BadRecords, ExportTree, fix_mojibake, json_records, tree_names
+from mindupload.ingest.sources._common import MAX_US, MIN_US, read_head, to_messages
+from mindupload.ingest.sources._exports import BadRecords, ExportTree, Rows, fix_mojibake, json_records, tree_names
 
 READ_FOLDERS = frozenset({"inbox", "archived_threads", "e2ee_cutover"})
 SKIPPED_FOLDERS = frozenset({"message_requests", "filtered_threads"})
@@ -93,8 +93,9 @@ class _BadRecord(Exception):
 class _Reader:
     def __init__(self, spec: SourceSpec, tree: ExportTree) -> None:
         self.spec, self.tree = spec, tree
-        self.buffer = MessageBuffer()
+        self.buffer = Rows()
         self.bad = BadRecords(spec)
+        self.row = _DyiRows()
 
     def parse(self) -> ParseResult:
         threads, encrypted, skipped, html = self._files()
@@ -144,17 +145,19 @@ class _Reader:
 
     def _read_thread(self, thread: str, files: list[tuple[int, str]]) -> None:
         conversation = f"{self.spec.name}:{thread}"
+        row = self.row
         for _, name in sorted(files, reverse=True):  # message_N.json (oldest) first
             where = self.tree.where(name)
             rows = []
+            number = 0
             for number, message in enumerate(json_records(self.tree, name, "messages.item"), 1):
-                self.bad.read += 1
                 try:
-                    rows.append(_dyi_row(message))
+                    rows.append(row(conversation, message))
                 except _BadRecord as bad:
-                    self.bad.add(where, number, str(bad))
-            for timestamp, sender, text, kind in reversed(rows):  # each file is newest first
-                self.buffer.append(conversation, timestamp, sender, text, kind)
+                    self.bad.add(where, number, str(bad), ordinal=self.bad.read + number)
+            self.bad.read += number
+            rows.reverse()  # each file is newest first
+            self.buffer.extend(rows)
 
     def _read_encrypted(self, name: str) -> None:
         conversation = f"{self.spec.name}:{PurePosixPath(name).stem}"
@@ -162,15 +165,61 @@ class _Reader:
         for number, message in enumerate(json_records(self.tree, name, "messages.item"), 1):
             self.bad.read += 1
             try:
-                self.buffer.append(conversation, *_encrypted_row(message))
+                self.buffer.add(_encrypted_row(conversation, message))
             except _BadRecord as bad:
                 self.bad.add(where, number, str(bad))
 
 
-def _ms_to_us(value: Any, field: str) -> int:
+class _DyiRows:
+    """Rows of "Download your information" messages. The hot loop: what does not change per message (a
+    sender's repaired name and the prefixes of notices they write) is worked out once per sender."""
+
+    def __init__(self) -> None:
+        self._senders: dict[str, tuple[str, tuple[str, ...]]] = {}
+
+    def __call__(self, conversation: str, message: Any) -> tuple:
+        if message.__class__ is not dict:
+            raise _BadRecord("not a JSON object")
+        ms = message.get("timestamp_ms")
+        if ms.__class__ is not int:
+            ms = _ms(ms, "timestamp_ms")
+        timestamp = ms * 1000
+        if not MIN_US <= timestamp <= MAX_US:
+            raise _BadRecord("unreadable `timestamp_ms`")
+        raw = message.get("sender_name")
+        known = self._senders.get(raw) if raw.__class__ is str else None
+        if known is None:
+            known = self._sender(raw)
+        sender, prefixes = known
+        content = message.get("content")
+        text = fix_mojibake(content) if content.__class__ is str else ""
+        if message.keys() & SPECIAL_KEYS or text.startswith(prefixes):
+            text, kind = _special(message, sender, text)
+        else:
+            kind = "text"
+        return (conversation, timestamp, sender, None, None, text, kind, None, None)
+
+    def _sender(self, raw: Any) -> tuple[str, tuple[str, ...]]:
+        sender = _name(raw, "sender_name")
+        actors = dict.fromkeys((sender, sender.split()[0], "You"))
+        self._senders[raw] = known = (sender, (*(a + " " for a in actors), *NOTICE_STARTS))
+        return known
+
+
+# Keys that make a message something other than plain text; texts starting with an actor's name (or these
+# words) may be notices or placeholders.
+SPECIAL_KEYS = frozenset({"is_unsent", "call_duration", "type", "sticker", "gifs", "share", *MEDIA_KEYS})
+NOTICE_STARTS = ("Reacted ", "reacted ", "Liked a message", "liked a message")
+
+
+def _ms(value: Any, field: str) -> int:
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         raise _BadRecord(f"no `{field}`")
-    us = int(value) * 1000
+    return int(value)
+
+
+def _ms_to_us(value: Any, field: str) -> int:
+    us = _ms(value, field) * 1000
     if not MIN_US <= us <= MAX_US:
         raise _BadRecord(f"unreadable `{field}`")
     return us
@@ -182,27 +231,22 @@ def _name(value: Any, field: str) -> str:
     return fix_mojibake(value)
 
 
-def _dyi_row(message: Any) -> tuple[int, str, str, str]:
-    if not isinstance(message, dict):
-        raise _BadRecord("not a JSON object")
-    timestamp = _ms_to_us(message.get("timestamp_ms"), "timestamp_ms")
-    sender = _name(message.get("sender_name"), "sender_name")
-    content = message.get("content")
-    text = fix_mojibake(content) if isinstance(content, str) else ""
+def _special(message: dict, sender: str, text: str) -> tuple[str, str]:
+    """(text, kind) of a message that is not plain text: unsent, a call, a notice, a sticker, media."""
     if message.get("is_unsent"):
-        return timestamp, sender, "", "deleted"
+        return "", "deleted"
     if "call_duration" in message or message.get("type") == "Call":
-        return timestamp, sender, "", "call"
+        return "", "call"
     if message.get("type") in ("Subscribe", "Unsubscribe") or _is_notice(text, sender):
-        return timestamp, sender, text, "system"
+        return text, "system"
     if message.get("sticker") or message.get("gifs"):
-        return timestamp, sender, "", "sticker"
+        return "", "sticker"
     placeholder = _by_actor(text, sender, _PLACEHOLDER)
     if any(message.get(key) for key in MEDIA_KEYS) or (message.get("share") and (placeholder or not text)):
-        return timestamp, sender, "" if placeholder else text, "media"
+        return "" if placeholder else text, "media"
     if placeholder:
-        return timestamp, sender, "", "media"
-    return timestamp, sender, text, "text"
+        return "", "media"
+    return text, "text"
 
 
 def _by_actor(text: str, sender: str, pattern: re.Pattern) -> bool:
@@ -222,7 +266,7 @@ def _is_notice(text: str, sender: str) -> bool:
     return _by_actor(text, sender, _NOTICE) or _REACTION.fullmatch(text.strip()) is not None
 
 
-def _encrypted_row(message: Any) -> tuple[int, str, str, str]:
+def _encrypted_row(conversation: str, message: Any) -> tuple:
     if not isinstance(message, dict):
         raise _BadRecord("not a JSON object")
     timestamp = _ms_to_us(message.get("timestamp"), "timestamp")
@@ -230,9 +274,9 @@ def _encrypted_row(message: Any) -> tuple[int, str, str, str]:
     text = message.get("text")
     text = fix_mojibake(text) if isinstance(text, str) else ""
     if message.get("isUnsent"):
-        return timestamp, sender, "", "deleted"
-    if message.get("media"):
-        return timestamp, sender, text, "media"
-    if not text:
-        return timestamp, sender, "", "system"
-    return timestamp, sender, text, "text"
+        text, kind = "", "deleted"
+    elif message.get("media"):
+        kind = "media"
+    else:
+        kind = "text" if text else "system"
+    return (conversation, timestamp, sender, None, None, text, kind, None, None)

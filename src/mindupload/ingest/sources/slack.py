@@ -20,8 +20,8 @@ from typing import Any
 
 from mindupload.errors import ParseError
 from mindupload.ingest.sources import ParseResult, SourceSpec
-from mindupload.ingest.sources._common import MAX_US, MIN_US, MessageBuffer, to_messages
-from mindupload.ingest.sources._exports import BadRecords, ExportTree, json_records, tree_names
+from mindupload.ingest.sources._common import MAX_US, MIN_US, to_messages
+from mindupload.ingest.sources._exports import BadRecords, ExportTree, Rows, json_records, tree_names
 
 LISTS = ("channels.json", "groups.json", "dms.json", "mpims.json")
 TEXT_SUBTYPES = frozenset({"thread_broadcast", "reply_broadcast", "me_message", "bot_message", "file_share"})
@@ -31,7 +31,6 @@ HINT = "Use the zip from Slack's Workspace settings > Import/Export Data > Expor
 
 _DAY_FILE = re.compile(r"(?:^|/)([^/]+)/\d{4}-\d{2}-\d{2}\.json$")
 _MARKUP = re.compile(r"<([^<>\n]*)>")
-_TS = re.compile(r"(\d{1,12})(?:\.(\d{1,6}))?")
 
 
 def sniff(path: Path) -> bool:
@@ -57,9 +56,10 @@ class _BadRecord(Exception):
 class _Reader:
     def __init__(self, spec: SourceSpec, tree: ExportTree) -> None:
         self.spec, self.tree = spec, tree
-        self.buffer = MessageBuffer()
+        self.buffer = Rows()
         self.bad = BadRecords(spec)
         self.me = {_normal(m) for m in spec.me}
+        self.senders: dict[str, tuple[str, bool]] = {}
 
     def parse(self) -> ParseResult:
         names = self.tree.names()
@@ -118,52 +118,55 @@ class _Reader:
     def _read_day(self, folder: str, name: str) -> None:
         conversation = f"{self.spec.name}:{folder}"
         where = self.tree.where(name)
+        add, row = self.buffer.add, self._row
+        number = 0
         for number, message in enumerate(json_records(self.tree, name, "item"), 1):
-            self.bad.read += 1
             try:
-                self._append(conversation, message)
+                add(row(conversation, message))
             except _BadRecord as bad:
-                self.bad.add(where, number, str(bad))
+                self.bad.add(where, number, str(bad), ordinal=self.bad.read + number)
+        self.bad.read += number
 
-    def _append(self, conversation: str, message: Any) -> None:
-        if not isinstance(message, dict):
+    def _row(self, conversation: str, message: Any) -> tuple:
+        """The hot loop: one message as a row; users are worked out once per id."""
+        if message.__class__ is not dict:
             raise _BadRecord("not a JSON object")
         ts = message.get("ts")
         timestamp = _ts_us(ts)
-        subtype = message.get("subtype")
-        user_id = message.get("user") if isinstance(message.get("user"), str) else None
-        sender, keys = self._sender(message, user_id)
+        user_id = message.get("user")
+        known = self.senders.get(user_id) if user_id.__class__ is str else None
+        if known is None:
+            known = self._sender(message, user_id if user_id.__class__ is str else None)
+        sender, is_self = known
         thread = message.get("thread_ts")
-        text = self._text(message.get("text"))
-        kind = _kind(message, subtype, text)
-        self.buffer.append(
-            conversation,
-            timestamp,
-            sender,
-            "" if kind == "deleted" else text,
-            kind,
-            sender_id=user_id,
-            is_self=bool(self.me & keys) or None,
-            native_id=ts,
-            reply_to=thread if isinstance(thread, str) and thread != ts else None,
-        )
+        text = message.get("text")
+        text = self._text(text) if text.__class__ is str else ""
+        subtype = message.get("subtype")
+        if subtype is None:
+            kind = "media" if message.get("files") else "text"
+        else:
+            kind = _kind(message, subtype)
+            if kind == "deleted":
+                text = ""
+        reply_to = thread if thread.__class__ is str and thread != ts else None
+        return (conversation, timestamp, sender, user_id, is_self, text, kind, ts, reply_to)
 
-    def _sender(self, message: dict, user_id: str | None) -> tuple[str, set[str]]:
+    def _sender(self, message: dict, user_id: str | None) -> tuple[str, bool]:
+        """(name, is it the user) of a message's sender; remembered for users of users.json."""
         if user_id in self.users:
             user = self.users[user_id]
-            return user["name"], {*user["keys"], _normal(user_id)}
+            known = self.senders[user_id] = (user["name"], bool(self.me & {*user["keys"], _normal(user_id)}))
+            return known
         profile = message.get("user_profile") if isinstance(message.get("user_profile"), dict) else {}
         for candidate in (profile.get("display_name"), profile.get("real_name"), message.get("username")):
             if isinstance(candidate, str) and candidate.strip():
-                return candidate, {_normal(candidate), _normal(user_id or "")}
+                return candidate, bool(self.me & {_normal(candidate), _normal(user_id or "")})
         bot = message.get("bot_id")
         if user_id or isinstance(bot, str):
-            return user_id or bot, {_normal(user_id or bot)}
+            return user_id or bot, bool(self.me & {_normal(user_id or bot)})
         raise _BadRecord("no `user`")
 
-    def _text(self, text: Any) -> str:
-        if not isinstance(text, str):
-            return ""
+    def _text(self, text: str) -> str:
         if "<" in text:
             text = _MARKUP.sub(self._markup, text)
         return html.unescape(text) if "&" in text else text
@@ -187,21 +190,22 @@ def _normal(name: str) -> str:
 
 
 def _ts_us(ts: Any) -> int:
-    m = _TS.fullmatch(ts) if isinstance(ts, str) else None
-    if m is None:
+    """`ts` ("1678784460.000200": seconds and microseconds) in microseconds."""
+    seconds, _, micros = ts.partition(".") if ts.__class__ is str else ("", "", "")
+    if not (seconds.isdecimal() and len(seconds) <= 12 and (micros.isdecimal() or not micros) and len(micros) <= 6):
         raise _BadRecord("no readable `ts`")
-    us = int(m[1]) * 1_000_000 + int((m[2] or "0").ljust(6, "0"))
+    us = int(seconds) * 1_000_000 + int(micros.ljust(6, "0"))
     if not MIN_US <= us <= MAX_US:
         raise _BadRecord("no readable `ts`")
     return us
 
 
-def _kind(message: dict, subtype: Any, text: str) -> str:
+def _kind(message: dict, subtype: Any) -> str:
     if subtype in DELETED_SUBTYPES:
         return "deleted"
     if subtype in CALL_SUBTYPES:
         return "call"
-    if subtype is not None and subtype not in TEXT_SUBTYPES:
+    if subtype not in TEXT_SUBTYPES:
         return "system"
     if message.get("files") or subtype == "file_share":
         return "media"
