@@ -33,7 +33,7 @@ MAX_MEMBERS = 2_000_000  # files in one zip
 MAX_MEMBER_BYTES = 8 << 30  # uncompressed size of one JSON or CSV file read from a zip
 MAX_RATIO = 1000  # uncompressed / compressed size of one zip member (JSON compresses 5-20x)
 MAX_LOGGED_BAD = 10
-WHOLE_FILE_BYTES = 16 << 20  # JSON files up to this size are decoded at once, bigger ones streamed
+WHOLE_FILE_BYTES = 32 << 20  # JSON files up to this size are decoded at once, bigger ones streamed
 _SKIPPED_PARTS = ("__MACOSX",)
 
 

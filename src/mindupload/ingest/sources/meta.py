@@ -191,9 +191,12 @@ class _DyiRows:
         if known is None:
             known = self._sender(raw)
         sender, prefixes = known
-        content = message.get("content")
-        text = fix_mojibake(content) if content.__class__ is str else ""
-        if message.keys() & SPECIAL_KEYS or text.startswith(prefixes):
+        text = message.get("content")
+        if text.__class__ is not str:
+            text = ""
+        elif not text.isascii():
+            text = fix_mojibake(text)
+        if not SPECIAL_KEYS.isdisjoint(message) or text.startswith(prefixes):
             text, kind = _special(message, sender, text)
         else:
             kind = "text"
