@@ -107,3 +107,11 @@ def test_files_above_the_whole_file_size_are_streamed_with_the_same_result(monke
     monkeypatch.setattr(_exports, "WHOLE_FILE_BYTES", 0)
     check_expected(discord.parse, DCE)
     check_expected(discord.parse, PACKAGE)
+
+
+def test_the_parse_report_carries_the_package_note(tmp_path):
+    from mindupload.ingest.parse import ingest
+
+    _, report = ingest(SourceSpec("dc", PACKAGE))
+    assert report["notes"] == [discord.PACKAGE_NOTE]
+    assert report["records_read"] == 5 and report["own_messages"] == 5
