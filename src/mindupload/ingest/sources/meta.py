@@ -11,8 +11,8 @@ decoded back. `inbox`, `archived_threads` and `e2ee_cutover` are read; message r
 
 End-to-end-encrypted Messenger chats are downloaded separately (Messenger > Settings > Privacy & safety >
 End-to-end encrypted chats > Message storage > Download secure storage data): one JSON file per thread with
-`threadName`, `participants` (names) and `messages[]` of `senderName`, `timestamp` (ms), `text`, `media`,
-`reactions`, `isUnsent`. It is read too, file by file.
+`threadName`, `participants` (names) and `messages[]` of `senderName`, `timestamp` (ms), `text`, `type` (`text`,
+`media`, `link`, `placeholder`), `media`, `reactions`, `isUnsent`. It is read too, file by file.
 
 A folder, the zip as downloaded, one thread folder or one JSON file all work. Each thread is a conversation
 `<source>:<thread folder>` (`<source>:<file name>` for encrypted chats).
@@ -278,6 +278,8 @@ def _encrypted_row(conversation: str, message: Any) -> tuple:
     text = fix_mojibake(text) if isinstance(text, str) else ""
     if message.get("isUnsent"):
         text, kind = "", "deleted"
+    elif message.get("type") == "placeholder":  # a stand-in for something not exported
+        kind = "system"
     elif message.get("media"):
         kind = "media"
     else:
