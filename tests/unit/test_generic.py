@@ -437,3 +437,8 @@ def test_the_conversion_example_in_the_docs_works(tmp_path, monkeypatch):
         ("chats:Book club", 0, "Kim", False, "text", "Chapter 3, anyone?", None),
         ("chats:Book club", 1, "Alex", True, "text", "Yes,\nloved it", 0),
     ]
+
+
+def test_without_ids_no_message_is_taken_for_a_reply(tmp_path):
+    path = write(tmp_path, "chat.csv", "sender,timestamp,text\nAna,2024-01-01 10:00,hi\nBen,2024-01-01 10:01,yo\n")
+    assert parse(path, me=("Ana",)).table.column("reply_to").to_pylist() == [None, None]

@@ -43,3 +43,10 @@ def test_stats_show_exclusions_and_redaction_counts():
 
 def test_stats_without_a_redaction_report_have_no_redaction_section():
     assert "Redaction" not in render_stats([SOURCE], TURNS, SEGMENTS)
+
+
+def test_stats_show_what_a_parser_noted_about_an_export():
+    noted = {**SOURCE, "source": "dc", "notes": ["Discord data package: it holds only your own messages."]}
+    text = render_stats([SOURCE, noted], TURNS, SEGMENTS)
+    assert "\n- dc: Discord data package: it holds only your own messages.\n" in text
+    assert "- chat:" not in text

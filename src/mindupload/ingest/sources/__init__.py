@@ -21,6 +21,11 @@ from mindupload.errors import UserError
 # Format name -> module under mindupload.ingest.sources that defines `parse` and `sniff`.
 FORMATS = {
     "whatsapp": "mindupload.ingest.sources.whatsapp",
+    "discord": "mindupload.ingest.sources.discord",
+    "messenger": "mindupload.ingest.sources.meta",
+    "instagram": "mindupload.ingest.sources.meta",
+    "slack": "mindupload.ingest.sources.slack",
+    "google_chat": "mindupload.ingest.sources.google_chat",
     "telegram": "mindupload.ingest.sources.telegram",
     "line": "mindupload.ingest.sources.line",
     "sms": "mindupload.ingest.sources.sms",
@@ -67,6 +72,7 @@ class ParseResult:
     units_read: int  # lines (text formats) or records (JSON formats) read
     bad_lines: list[int] = field(default_factory=list)  # 1-based lines/records that could not be read
     unit: str = "line"
+    notes: list[str] = field(default_factory=list)  # what the stats should say about this export (no chat text)
 
 
 def parser_for(spec: SourceSpec) -> Callable[[SourceSpec], ParseResult]:
@@ -84,9 +90,8 @@ def detect_format(path: Path) -> str:
         if importlib.import_module(module).sniff(path):
             return name
     raise UserError(
-        f"{path}: cannot tell which chat export this is. Supported: {', '.join(FORMATS)} (the README's "
-        "supported exports say which file each is; docs/generic-format.md describes generic). "
-        "If it is one of these, set `format:` for this source."
+        f"{path}: cannot tell which chat export this is. Supported: {', '.join(FORMATS)} (see docs/exports.md, "
+        "docs/phone-exports.md and docs/generic-format.md). If it is one of these, set `format:` for this source."
     )
 
 
