@@ -1,55 +1,35 @@
 """The package mirrors the workflow: one subpackage per stage, dependencies pointing one way, no import cycle.
 
-The import graph is read from the source with `ast` (imports inside functions count: they are dependencies
-too, only deferred), so the test needs none of the heavy libraries the modules import.
+The import graph is read from the source with `ast` by `mindupload.fingerprint` (imports inside functions count:
+they are dependencies too, only deferred), the same graph the workflow's code fingerprints follow, so the test
+needs none of the heavy libraries the modules import.
 """
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[2] / "src" / "mindupload"
+from mindupload import fingerprint
 
-# Shared by every stage: errors, atomic files, the config schema, the one prompt renderer, push receipts.
-BASE = ("errors", "files", "config", "render", "receipts")
+PACKAGE = fingerprint.PACKAGE
+
+# Shared by every stage: errors, atomic files, the config schema, the one prompt renderer, push receipts, code
+# fingerprints, options handed to jobs outside the command line, provenance.
+BASE = ("errors", "files", "config", "render", "receipts", "fingerprint", "joboptions", "provenance")
 # The stages in workflow order: a stage may import the stages before it, never one after it.
 STAGES = ("ingest", "privacy", "model", "dataset", "training", "serving", "evaluation")
 # The edges: they may import anything, and nothing but another edge imports them.
 EDGES = ("hub", "remote", "cli", "__main__")
 
 
-def module_name(path: Path) -> str:
-    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
 def modules() -> dict[str, Path]:
-    return {module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
-
-
-def imports(name: str, path: Path, known: set[str]) -> set[str]:
-    """The package's own modules that `name` imports (a `from pkg import mod` names the module itself)."""
-    found = set()
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
-                base = f"{anchor}.{base}" if base else anchor
-            for alias in node.names:
-                found.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base)
-    return {target for target in found if target in known and target != name}
+    return fingerprint.modules()
 
 
 def graph() -> dict[str, set[str]]:
-    found = modules()
-    return {name: imports(name, path, set(found)) for name, path in found.items()}
+    return fingerprint.Package().graph
 
 
 def top(name: str) -> str:

@@ -18,8 +18,9 @@ rule axolotl_config:
         work_dir="results/train/work",
         prepared_dir="results/train/prepared",
         hub=hub_receipt_arg,
+        code=code("axolotl-config"),
     shell:
-        "mindupload axolotl-config --config-json {params.config:q} --base-model {params.base_model:q} "
+        "exec mindupload axolotl-config --config-json {params.config:q} --base-model {params.base_model:q} "
         "--train {input.train} --validation {input.validation} --output-dir {params.work_dir} "
         "--prepared-dir {params.prepared_dir} {params.hub} --out {output} 2> {log}"
 
@@ -42,6 +43,8 @@ rule check:
     params:
         report_dir=subpath(output.json, parent=True),
         hub=hub_receipt_arg,
+        code=code("check"),
+        software=TRAINING_SOFTWARE,
     shell:
-        "mindupload check --axolotl-config {input.axolotl_config} --train {input.train} "
+        "exec mindupload check --axolotl-config {input.axolotl_config} --train {input.train} "
         "--validation {input.validation} --report-dir {params.report_dir} {params.hub} 2> {log}"

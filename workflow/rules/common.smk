@@ -3,16 +3,21 @@ from dataclasses import asdict
 
 from snakemake.utils import validate
 
+from mindupload import fingerprint, joboptions, provenance
 from mindupload.config import check_consistency
 from mindupload.dataset.segment import SegmentOptions
 from mindupload.dataset.turns import TurnOptions
-from mindupload.ingest.sources import SourceSpec
+from mindupload.ingest.sources import FORMATS, SourceSpec
+from mindupload.model import tokenizer
 from mindupload.model.tokenizer import looks_local
 from mindupload.privacy.redact import RedactOptions
 from mindupload.render import Identity
 
 validate(config, schema="../schemas/config.schema.yaml")
 check_consistency(config)
+provenance.hand_over_config(
+    config
+)  # recorded in what the jobs write; not a param (see docs/architecture.md)
 
 EMBEDDED_MODEL = "results/models/SmolLM2-135M-Instruct"
 HUB_DATASET_RECEIPT = "results/hub/dataset.json"
@@ -36,9 +41,43 @@ def get_final_output():
     ]
 
 
-def source_json(wildcards):
+# What makes each output, as params: the code behind its command and the software that shapes it. Computed once
+# per run from the package's source (mindupload.fingerprint: ast, no imports); a change reruns exactly the
+# rules it touches ("params changed" in `snakemake -n`).
+PACKAGE = fingerprint.Package()
+TRAINING_SOFTWARE = fingerprint.versions("axolotl", "transformers", "peft")
+TOKENIZER_SOFTWARE = fingerprint.versions("transformers", "tokenizers")
+
+
+def code(command, extra=()):
+    """The fingerprint of the code behind `mindupload <command>`."""
+    return f"code {PACKAGE.command_fingerprint(command, extra)}"
+
+
+def format_modules(source):
+    """The format modules a source's parse runs (loaded by name, so not in the import graph): its format's,
+    or all of them when it is detected."""
+    fmt = config["sources"][source]["format"]
+    return list(FORMATS.values()) if fmt == "auto" else [FORMATS[fmt]]
+
+
+PARSE_CODE = {source: code("parse", format_modules(source)) for source in SOURCES}
+
+
+def parse_code(wildcards):
+    return PARSE_CODE[wildcards.source]
+
+
+def hand_over(options):
+    """Options that may hold names, privacy terms or the persona, handed to the job outside its command line
+    (mindupload.joboptions): the param is a reference holding their digest, never their text.
+    """
+    return joboptions.hand_over(asdict(options))
+
+
+def source_options(wildcards):
     spec = asdict(SourceSpec.from_config(config, wildcards.source))
-    return json.dumps({**spec, "path": str(spec["path"])}, ensure_ascii=False)
+    return joboptions.hand_over({**spec, "path": str(spec["path"])})
 
 
 def source_path(wildcards):
@@ -63,6 +102,17 @@ def base_model_path(wildcards, input):
     """The base model where this job sees it: the input's path (a storage copy on a remote machine), or the
     configured hub id or folder."""
     return input.base_model if input.base_model else config["base_model"]
+
+
+def tokenizer_identity():
+    """What the segmenter counts tokens with: a model folder that is an input of the rule is tracked as one;
+    another folder by a digest of its tokenizer files, a hub id by its name; and the tokenizer libraries.
+    """
+    if base_model_input(None):
+        return f"{config['base_model']} (an input) {TOKENIZER_SOFTWARE}"
+    found = tokenizer.identity(config["base_model"])
+    where = "hub" if found["on_hub"] else f"files {found['files']}"
+    return f"{found['name']} ({where}) {TOKENIZER_SOFTWARE}"
 
 
 def json_param(options):

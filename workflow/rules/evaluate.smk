@@ -13,9 +13,10 @@ rule sample_replies:
         "../../envs/train.yaml"
     params:
         base_model=base_model_path,
-        identity=json_param(Identity.from_config(config)),
+        identity=hand_over(Identity.from_config(config)),
         seed=config["segments"]["seed"],
+        code=code("sample"),
     shell:
-        "mindupload sample --base-model {params.base_model:q} --adapter {input.adapter} "
+        "exec mindupload sample --base-model {params.base_model:q} --adapter {input.adapter} "
         "--identity {params.identity:q} --validation {input.validation} --seed {params.seed} "
         "--out {output} 2> {log}"

@@ -17,8 +17,9 @@ rule upload:
         private=str(config["hub"]["private"]).lower(),
         settings=hub_dataset_settings,
         base_model=config["base_model"],
+        code=code("upload"),
     shell:
-        "mindupload upload --repo {params.repo:q} --private {params.private} --settings {params.settings:q} "
+        "exec mindupload upload --repo {params.repo:q} --private {params.private} --settings {params.settings:q} "
         "--base-model {params.base_model:q} --train {input.train} --validation {input.validation} "
         "--report {input.report} --receipt {output} 2> {log}"
 
@@ -39,6 +40,7 @@ rule push_adapter:
         private=str(config["hub"]["private"]).lower(),
         settings=hub_model_settings,
         base_model=config["base_model"],
+        code=code("push-adapter"),
     shell:
-        "mindupload push-adapter --repo {params.repo:q} --private {params.private} --settings {params.settings:q} "
+        "exec mindupload push-adapter --repo {params.repo:q} --private {params.private} --settings {params.settings:q} "
         "--base-model {params.base_model:q} --adapter {input.adapter} --receipt {output} 2> {log}"

@@ -12,9 +12,10 @@ rule parse_source:
     conda:
         "../../envs/data.yaml"
     params:
-        spec=source_json,
+        spec=source_options,
+        code=parse_code,
     shell:
-        "mindupload parse --spec {params.spec:q} --table {output.table} --report {output.report} 2> {log}"
+        "exec mindupload parse --spec {params.spec:q} --table {output.table} --report {output.report} 2> {log}"
 
 
 # All exports -> one message table.
@@ -28,5 +29,7 @@ rule combine_messages:
     localrule: True
     conda:
         "../../envs/data.yaml"
+    params:
+        code=code("combine"),
     shell:
-        "mindupload combine {input} --table {output} 2> {log}"
+        "exec mindupload combine {input} --table {output} 2> {log}"

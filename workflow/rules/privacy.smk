@@ -12,9 +12,10 @@ rule redact:
     conda:
         "../../envs/data.yaml"
     params:
-        options=json_param(RedactOptions.from_config(config)),
+        options=hand_over(RedactOptions.from_config(config)),
+        code=code("redact"),
     shell:
-        "mindupload redact --options {params.options:q} --messages {input} --table {output.table} "
+        "exec mindupload redact --options {params.options:q} --messages {input} --table {output.table} "
         "--report {output.report} --markdown {output.markdown} 2> {log}"
 
 
@@ -29,4 +30,4 @@ rule forget:
     params:
         hub_dataset=config["hub"]["dataset_repo"] or "",
     shell:
-        "mindupload forget --keep {log} --hub-dataset={params.hub_dataset:q} | tee {log}"
+        "exec mindupload forget --keep {log} --hub-dataset={params.hub_dataset:q} > >(tee {log})"

@@ -15,10 +15,12 @@ rule segment:
     threads: 2
     params:
         options=json_param(SegmentOptions.from_config(config)),
-        identity=json_param(Identity.from_config(config)),
+        identity=hand_over(Identity.from_config(config)),
         base_model=config["base_model"],
+        tokenizer=tokenizer_identity(),
+        code=code("segment"),
     shell:
-        "RAYON_NUM_THREADS={threads} mindupload segment --options {params.options:q} "
+        "RAYON_NUM_THREADS={threads} exec mindupload segment --options {params.options:q} "
         "--identity {params.identity:q} --base-model {params.base_model:q} --turns {input.turns} "
         "--train {output.train} --validation {output.validation} --report {output.report} 2> {log}"
 
@@ -37,8 +39,10 @@ rule dataset_stats:
     localrule: True
     conda:
         "../../envs/data.yaml"
+    params:
+        code=code("stats"),
     shell:
-        "mindupload stats --sources {input.sources} --turns {input.turns} "
+        "exec mindupload stats --sources {input.sources} --turns {input.turns} "
         "--segments {input.segments} --redaction {input.redaction} --output {output} 2> {log}"
 
 

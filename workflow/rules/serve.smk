@@ -11,10 +11,11 @@ rule serve:
         "../../envs/serve.yaml"
     params:
         base_model=base_model_path,
-        identity=json_param(Identity.from_config(config)),
+        identity=hand_over(Identity.from_config(config)),
         settings=lambda wildcards: json.dumps(config["serve"], sort_keys=True),
         sequence_len=config["segments"]["sequence_len"],
+        code=code("serve"),
     shell:
-        "mindupload serve --base-model {params.base_model:q} --adapter {input.adapter} "
+        "exec mindupload serve --base-model {params.base_model:q} --adapter {input.adapter} "
         "--identity {params.identity:q} --settings {params.settings:q} "
         "--sequence-len {params.sequence_len} 2> >(tee {log} >&2)"

@@ -27,8 +27,10 @@ rule train:
         work_dir="results/train/work",
         prepared_dir="results/train/prepared",
         hub=hub_receipt_arg,
+        code=code("train"),
+        software=TRAINING_SOFTWARE,
     shell:
-        "mindupload train --axolotl-config {input.axolotl_config} --config-json {params.config:q} "
+        "exec mindupload train --axolotl-config {input.axolotl_config} --config-json {params.config:q} "
         "--base-model {params.base_model:q} --train {input.train} --validation {input.validation} "
         "--work-dir {params.work_dir} --prepared-dir {params.prepared_dir} {params.hub} "
         "--output-dir {output} 2> {log}"
@@ -50,6 +52,7 @@ rule merge:
         mem_mb=16000,
     params:
         work_dir="results/train/merge-work",
+        software=TRAINING_SOFTWARE,
     shell:
         "AXOLOTL_DO_NOT_TRACK=1 axolotl merge-lora {input.axolotl_config} --lora-model-dir {input.adapter} "
         "--output-dir {params.work_dir} > {log} 2>&1 && mv {params.work_dir}/merged {output} && rm -r {params.work_dir}"

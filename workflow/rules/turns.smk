@@ -12,6 +12,7 @@ rule build_turns:
         "../../envs/data.yaml"
     params:
         options=json_param(TurnOptions.from_config(config)),
+        code=code("turns"),
     shell:
-        "mindupload turns --options {params.options:q} --messages {input} "
+        "exec mindupload turns --options {params.options:q} --messages {input} "
         "--table {output.table} --report {output.report} 2> {log}"

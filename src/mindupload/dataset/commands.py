@@ -25,6 +25,7 @@ def cmd_turns(args: argparse.Namespace) -> None:
 def cmd_segment(args: argparse.Namespace) -> None:
     import pyarrow.parquet as pq
 
+    from mindupload import joboptions, provenance
     from mindupload.dataset.segment import SegmentOptions, write_segments
     from mindupload.files import write_json
     from mindupload.model import tokenizer
@@ -33,12 +34,13 @@ def cmd_segment(args: argparse.Namespace) -> None:
     tok = tokenizer.load(args.base_model)
     report = write_segments(
         pq.read_table(args.turns),
-        Identity(**json.loads(args.identity)),
+        Identity(**joboptions.read(args.identity, "--identity")),
         tokenizer.markers(tok),
         SegmentOptions(**json.loads(args.options)),
         tokenizer.counter(tok),
         {"train": args.train, "validation": args.validation},
     )
+    report["provenance"] = provenance.collect(tokenizer.identity(args.base_model))
     write_json(report, args.report)
     log.info("segments: %s; own-turn coverage %.1f%%", report["segments"], 100 * report["own_turn_coverage"])
 
@@ -65,7 +67,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("segment", help="turns -> axolotl input_output JSONL, fitted to sequence_len")
     p.add_argument("--options", required=True, help="SegmentOptions as JSON")
-    p.add_argument("--identity", required=True, help="Identity as JSON")
+    p.add_argument("--identity", required=True, help="Identity as JSON, or the workflow's env: reference")
     p.add_argument("--base-model", required=True)
     p.add_argument("--turns", required=True)
     p.add_argument("--train", required=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from mindupload import provenance
+
 
 def render_stats(sources: list[dict], turns: dict, segments: dict, redaction: dict | None = None) -> str:
     """Markdown from the stage reports: one per export, then the redaction, turns and segments stages."""
@@ -47,6 +49,8 @@ def render_stats(sources: list[dict], turns: dict, segments: dict, redaction: di
         "- turns per segment: " + ", ".join(f"{k}: {v}" for k, v in segments["turns_per_segment"].items()),
         "",
     ]
+    if "provenance" in segments:
+        lines += ["## Made by", "", *provenance.lines(segments["provenance"]), ""]
     return "\n".join(lines)
 
 

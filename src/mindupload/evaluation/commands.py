@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 
 def cmd_sample(args: argparse.Namespace) -> None:
+    from mindupload import joboptions
     from mindupload.evaluation import sample
     from mindupload.render import Identity
 
     options = sample.Options(count=args.count, max_new_tokens=args.max_new_tokens, seed=args.seed)
-    identity = Identity(**json.loads(args.identity))
+    identity = Identity(**joboptions.read(args.identity, "--identity"))
     sample.run(args.base_model, args.adapter, identity, args.validation, args.out, options)
 
 
@@ -19,7 +19,7 @@ def register(sub) -> None:
     p = sub.add_parser("sample", help="a few sample replies from the trained adapter -> Markdown")
     p.add_argument("--base-model", required=True)
     p.add_argument("--adapter", required=True, help="the adapter folder written by `train`")
-    p.add_argument("--identity", required=True, help="Identity as JSON")
+    p.add_argument("--identity", required=True, help="Identity as JSON, or the workflow's env: reference")
     p.add_argument("--validation", required=True, help="validation.jsonl: prompts come from its contexts")
     p.add_argument("--out", required=True)
     p.add_argument("--count", type=int, default=3)

@@ -12,6 +12,7 @@ import json
 import logging
 from pathlib import Path
 
+from mindupload import provenance
 from mindupload.errors import UserError
 from mindupload.receipts import DATA_FILES, file_digest, write_receipt
 
@@ -182,10 +183,18 @@ Segmenting: {_inline(lengths)}.
 {json.dumps(settings, indent=2, sort_keys=True, ensure_ascii=False)}
 ```
 
+## Made by
+
+{_provenance(report.get("provenance"))}
+
 Load it pinned to a revision (the workflow's receipt `results/hub/dataset.json` records it):
 `datasets.load_dataset("{repo_id}", revision="<sha>")`, with a token that can read the repo.
 """
     return DatasetCard(f"---\n{data.to_yaml()}\n---\n{body}")
+
+
+def _provenance(found: dict | None) -> str:
+    return "\n".join(provenance.lines(found)) if found else "(not recorded)"
 
 
 def _inline(values: dict) -> str:
@@ -242,7 +251,8 @@ def model_card(adapter_config: dict, settings: dict, repo_id: str = "<repo>"):
         tags=["mind-upload", "lora", "peft", "ai-clone", "personal"],
     )
     lora = {key: adapter_config.get(key) for key in ("peft_type", "r", "lora_alpha", "lora_dropout", "target_modules")}
-    summary = {"lora": lora, **{key: value for key, value in settings.items() if key != "base_model_on_hub"}}
+    hidden = ("base_model_on_hub", "provenance")
+    summary = {"lora": lora, **{key: value for key, value in settings.items() if key not in hidden}}
     body = f"""
 # mind-upload chat clone (LoRA adapter)
 
@@ -264,6 +274,10 @@ model = AutoPeftModelForCausalLM.from_pretrained("{repo_id}")  # with a token th
 ```json
 {json.dumps(summary, indent=2, sort_keys=True)}
 ```
+
+## Made by
+
+{_provenance(settings.get("provenance"))}
 """
     return ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")
 
@@ -287,6 +301,12 @@ def training_result(adapter_dir: Path) -> dict:
     return {key: summary.get(key) for key in ("steps", "epochs", "train_loss", "eval_loss", "device") if key in summary}
 
 
+def training_provenance(adapter_dir: Path) -> dict | None:
+    """What made the adapter, as `train` recorded it in training.json (no paths: see `mindupload.provenance`)."""
+    path = adapter_dir / "training.json"
+    return json.loads(path.read_text(encoding="utf-8")).get("provenance") if path.is_file() else None
+
+
 def portable_adapter_config(config: dict, base_display: str) -> dict:
     """adapter_config.json names the base model by the absolute folder it was trained from: on the Hub that
     would reveal a local path (a user name, often) and load nowhere, so a folder becomes its name."""
@@ -303,7 +323,7 @@ def push_adapter(repo: str, private: bool, adapter_dir: str | Path, settings: di
     contents = {p.name: p.read_bytes() for p in paths}
     config = portable_adapter_config(json.loads(contents["adapter_config.json"]), settings["base_model"])
     contents["adapter_config.json"] = (json.dumps(config, indent=2, sort_keys=True) + "\n").encode()
-    settings = {**settings, "result": training_result(adapter_dir)}
+    settings = {**settings, "result": training_result(adapter_dir), "provenance": training_provenance(adapter_dir)}
     token = require_token(setting)
     api = client(token)
     repo_id = resolve_repo(api, repo, setting)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 
@@ -11,12 +10,13 @@ log = logging.getLogger("mindupload")
 
 
 def cmd_parse(args: argparse.Namespace) -> None:
+    from mindupload import joboptions
     from mindupload.files import write_json
     from mindupload.ingest import table
     from mindupload.ingest.parse import ingest
     from mindupload.ingest.sources import SourceSpec
 
-    spec = json.loads(args.spec)
+    spec = joboptions.read(args.spec, "--spec")
     lists = {key: tuple(spec[key]) for key in ("me", "exclude_contacts", "exclude_conversations") if key in spec}
     spec = SourceSpec(**{**spec, **lists, "path": Path(spec["path"])})
     messages, report = ingest(spec)
@@ -43,7 +43,7 @@ def cmd_combine(args: argparse.Namespace) -> None:
 
 def register(sub) -> None:
     p = sub.add_parser("parse", help="one chat export -> normalized message table (Parquet)")
-    p.add_argument("--spec", required=True, help="the source as JSON (SourceSpec fields)")
+    p.add_argument("--spec", required=True, help="the source as JSON (SourceSpec fields) or an env: reference")
     p.add_argument("--table", required=True)
     p.add_argument("--report", required=True)
     p.set_defaults(func=cmd_parse)

@@ -42,6 +42,17 @@ def looks_local(name: str) -> bool:
     return path.exists() or name.startswith((".", "/", "~")) or name.count("/") > 1 or path.parts[0] == "results"
 
 
+def identity(base_model: str) -> dict:
+    """The base model by the name a card may show (a hub id, or a local folder's name, never its path) and, for
+    a local folder, a digest of its tokenizer and config files (`mindupload.fingerprint.folder_digest`)."""
+    from mindupload.fingerprint import folder_digest
+
+    if not looks_local(base_model):
+        return {"name": base_model, "on_hub": True}
+    folder = Path(base_model).expanduser()
+    return {"name": folder.name, "on_hub": False, "files": folder_digest(folder) if folder.is_dir() else None}
+
+
 def markers(tokenizer) -> Markers:
     eos = tokenizer.eos_token
     if not eos:

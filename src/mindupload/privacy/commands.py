@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 
 log = logging.getLogger("mindupload")
 
 
 def cmd_redact(args: argparse.Namespace) -> None:
-    from mindupload import files
+    from mindupload import files, joboptions
     from mindupload.ingest import table
     from mindupload.privacy.redact import RedactOptions, redact_table, render_report
 
-    redacted, report = redact_table(table.read(args.messages), RedactOptions.from_json(json.loads(args.options)))
+    options = RedactOptions.from_json(joboptions.read(args.options, "--options"))
+    redacted, report = redact_table(table.read(args.messages), options)
     table.write_atomic(redacted, args.table)
     files.write_json(report, args.report)
     files.write_text_atomic(render_report(report), args.markdown)
@@ -38,7 +38,7 @@ def cmd_forget(args: argparse.Namespace) -> None:
 
 def register(sub) -> None:
     p = sub.add_parser("redact", help="messages -> messages with personal data and names replaced (+ report)")
-    p.add_argument("--options", required=True, help="RedactOptions as JSON")
+    p.add_argument("--options", required=True, help="RedactOptions as JSON, or the workflow's env: reference")
     p.add_argument("--messages", required=True)
     p.add_argument("--table", required=True)
     p.add_argument("--report", required=True, help="counts per type and side (JSON), never the replaced text")

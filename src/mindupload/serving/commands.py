@@ -9,11 +9,12 @@ from mindupload.errors import UserError
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
+    from mindupload import joboptions
     from mindupload.render import Identity
     from mindupload.serving import chat_ui
 
     if args.identity and args.settings:  # the serve rule: sections of the config Snakemake validated
-        identity = Identity(**json.loads(args.identity))
+        identity = Identity(**joboptions.read(args.identity, "--identity"))
         section, sequence_len, base_model = json.loads(args.settings), args.sequence_len, args.base_model
     else:
         from mindupload import config as configs
@@ -33,7 +34,7 @@ def register(sub) -> None:
     p.add_argument("--adapter", required=True, help="the LoRA adapter folder (results/adapter) or a merged model")
     p.add_argument("--config", default="config/config.yaml", help="identity, serve and base_model come from here")
     p.add_argument("--base-model", help="default: the config's base_model")
-    p.add_argument("--identity", help="Identity as JSON (with --settings, instead of --config)")
+    p.add_argument("--identity", help="Identity as JSON or an env: reference (with --settings, not --config)")
     p.add_argument("--settings", help="the config's serve section as JSON (with --identity)")
     p.add_argument("--sequence-len", type=int, help="prompt + reply token limit (with --settings)")
     p.add_argument("--host", help="address to listen on (default: serve.host, 127.0.0.1)")

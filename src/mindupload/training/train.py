@@ -186,6 +186,9 @@ def _trainer_state(work: Path) -> dict | None:
 
 
 def training_summary(cfg: dict, state: dict | None, resumed: Path | None) -> dict:
+    from mindupload import provenance
+    from mindupload.model.tokenizer import identity
+
     history = (state or {}).get("log_history", [])
 
     def last(key: str):
@@ -199,4 +202,5 @@ def training_summary(cfg: dict, state: dict | None, resumed: Path | None) -> dic
         "eval_loss": last("eval_loss"),
         "resumed_from": resumed.name if resumed else None,
         "device": "cpu" if train_config.is_cpu_config(cfg) else "cuda",
+        "provenance": provenance.collect(identity(str(cfg["base_model"]))),
     }
