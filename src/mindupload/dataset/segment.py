@@ -24,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 
 from mindupload.dataset.turns import change_points
+from mindupload.errors import UserError
 from mindupload.files import atomic_text_file
 from mindupload.render import Identity, Markers, Piece, example_json, head, layout, line
 
@@ -308,10 +309,40 @@ def write_segments(
     count_tokens: TokenCounter | None,
     paths: dict[str, str | os.PathLike],
 ) -> dict:
-    """Stream the examples into one JSONL file per split (each written atomically); the stage's report."""
+    """Stream the examples into one JSONL file per split (each written atomically); the stage's report.
+
+    No training example at all is a UserError saying why, and no file is written.
+    """
     stats = SegmentStats()
     with contextlib.ExitStack() as stack:
         files = {split: stack.enter_context(atomic_text_file(paths[split])) for split in SPLITS}
         for split, line_ in examples(turns, identity, markers, options, count_tokens, stats):
             files[split].write(line_ + "\n")
+        check_examples(turns, stats)
     return stats.as_dict()
+
+
+def check_examples(turns: pa.Table, stats: SegmentStats) -> None:
+    """UserError with the reason when the training split is empty (never a successful run without data)."""
+    if stats.segments["train"]:
+        return
+    n, own = turns.num_rows, stats.own_turns
+    if n == 0:
+        why = "no message is left after dropping notices, media and empty messages"
+    elif own == 0:
+        why = "none of the turns left is yours (see `me:`)"
+    elif own == n:
+        why = f"every turn ({n}) is yours: nobody else writes, so no turn of yours answers anyone"
+    elif stats.own_turns_without_context == own:
+        why = f"no turn of yours follows someone else's ({own} own turns, each opens its conversation or session)"
+    elif stats.own_turns_dropped_for_length:
+        why = (
+            f"every exchange is longer than segments.sequence_len ({stats.own_turns_dropped_for_length} dropped); "
+            "raise it"
+        )
+    elif stats.segments["validation"]:
+        held_out = stats.segments["validation"]
+        why = f"all {held_out} example(s) are in the validation split; lower split.validation_fraction"
+    else:
+        why = "no turn of yours could be made into an example"
+    raise UserError(f"no training example: {why}. Add exports in which you answer other people.")

@@ -17,6 +17,9 @@ def render_stats(sources: list[dict], turns: dict, segments: dict, redaction: di
             f"{r['own_messages']} | {r['conversations']} | "
             f"{r.get('excluded_messages', 0)} / {r.get('excluded_conversations', 0)} |"
         )
+    warnings = [line for r in sorted(sources, key=lambda r: r["source"]) for line in warning_lines(r)]
+    if warnings:
+        lines += ["", "Warnings (counts only; see docs/privacy.md for why nothing is quoted):", "", *warnings]
     if redaction is not None:
         lines += ["", "## Redaction", "", *redaction_lines(redaction)]
     dropped = ", ".join(f"{k} {v}" for k, v in turns["messages_dropped"].items()) or "none"
@@ -43,6 +46,18 @@ def render_stats(sources: list[dict], turns: dict, segments: dict, redaction: di
         "",
     ]
     return "\n".join(lines)
+
+
+WARNINGS = {
+    "messages_too_long": "messages over limits.max_message_chars, dropped",
+    "messages_without_sender": "messages without a sender, dropped",
+    "messages_with_nul_removed": "messages with NUL characters (removed): a damaged file?",
+    "messages_in_future": "messages dated in the future (kept): a wrong clock or misread dates?",
+}
+
+
+def warning_lines(report: dict) -> list[str]:
+    return [f"- {report['source']}: {report[key]} {what}" for key, what in WARNINGS.items() if report.get(key)]
 
 
 def redaction_lines(redaction: dict) -> list[str]:
