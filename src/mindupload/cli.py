@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 import traceback
+from collections.abc import Callable
 
 from mindupload.errors import DiskFullError, UserError, is_disk_full
 
@@ -41,10 +42,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
+    def command() -> None:
         args = build_parser().parse_args(argv)
         logging.basicConfig(level=logging.INFO, format="mindupload: %(message)s", stream=sys.stderr)
         args.func(args)
+
+    return run(command)
+
+
+def run(command: Callable[[], object]) -> int:
+    """Run `command` as the CLI runs every subcommand: the exit status, and failures printed to stderr as one
+    line (user errors, a full disk, Ctrl-C) or as a bug report without the error's message."""
+    try:
+        command()
     except KeyboardInterrupt:
         # Outputs appear only when complete (mindupload.files), so an interrupted command leaves none behind.
         print("mindupload: interrupted; no partial output was written.", file=sys.stderr)

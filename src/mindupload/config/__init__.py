@@ -74,7 +74,7 @@ def describe(error) -> str:
     """`key.path: what is wrong, what to do`, from the failed schema keyword; values are never quoted."""
     from difflib import get_close_matches
 
-    from mindupload.config.yamlfile import key_path, shown_key
+    from mindupload.config.yamlfile import key_path
 
     kind, expected, instance, sub = error.validator, error.validator_value, error.instance, error.schema
     path = list(error.absolute_path)
@@ -84,12 +84,13 @@ def describe(error) -> str:
         return f"{key_path([*path, missing[0]])}: missing; this key is required (see config/README.md)."
     if kind == "additionalProperties":
         known = list(sub.get("properties", {}))
-        unknown = [k for k in instance if k not in known]
-        name = shown_key(unknown[0])
-        close = get_close_matches(str(unknown[0]), known, n=1)
-        hint = f" Did you mean `{close[0]}`?" if close else f" Known keys here: {', '.join(known)}."
-        return f"{key_path([*path, unknown[0]]) if path else name}: unknown key.{hint}"
-    if kind == "propertyNames":
+        unknown = next(k for k in instance if k not in known)
+        close = get_close_matches(str(unknown), known, n=1)
+        if close:  # a typo of one of our keys: showing it is safe and helps
+            return f"{key_path([*path, unknown])}: unknown key. Did you mean `{close[0]}`?"
+        # Anything else may be a value written at the wrong indentation (a name, a blocklist term).
+        return f"{where}: an unknown key (not shown: it resembles none). Known keys here: {', '.join(known)}."
+    if kind == "propertyNames" or "propertyNames" in error.schema_path:
         return f"{where}: a name here may hold only letters, digits, `_` and `-` (it names output files)."
     if kind == "type":
         wanted = " or ".join(_type_name(t) for t in (expected if isinstance(expected, list) else [expected]))

@@ -125,7 +125,8 @@ def _resolve_replies(rows: pa.Table, conversation: pa.Array, message_id: pa.Arra
         # Conversation codes hold no NUL, so "code NUL id" cannot collide across conversations.
         return pc.binary_join_element_wise(conversation, rows.column(ids), "\x00")
 
-    return pc.take(message_id, pc.index_in(keys("reply_to"), value_set=keys("native_id")))
+    # skip_nulls: a message without a reply (null key) must not "find" a message without an id.
+    return pc.take(message_id, pc.index_in(keys("reply_to"), value_set=keys("native_id"), skip_nulls=True))
 
 
 def _is_self(rows: pa.Table, me: Collection[str], self_ids: Collection[str]) -> pa.ChunkedArray:
