@@ -64,13 +64,97 @@ def encode_pieces(tokenizer, texts) -> list[int]:
 
 
 def counter(tokenizer):
-    """Token count per text, tokenized as axolotl's input_output does (no special tokens added)."""
+    """Token count per text, tokenized as axolotl's input_output does (no special tokens added).
+
+    The counter carries `bound`: a cheap upper bound on the counts (see `length_bound`), or None where the
+    tokenizer's pipeline gives none, so that callers count exactly only the texts whose bound is too large.
+    """
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    fast = getattr(backend, "encode_batch_fast", None)  # no offsets: about twice as fast as __call__
 
     def count(texts: list[str]) -> list[int]:
         out: list[int] = []
         for start in range(0, len(texts), BATCH):
-            ids = tokenizer(texts[start : start + BATCH], add_special_tokens=False)["input_ids"]
-            out.extend(len(x) for x in ids)
+            batch = texts[start : start + BATCH]
+            if fast is not None:
+                out.extend(len(encoding) for encoding in fast(batch, add_special_tokens=False))
+            else:
+                out.extend(len(x) for x in tokenizer(batch, add_special_tokens=False)["input_ids"])
         return out
 
+    count.bound = length_bound(tokenizer)
     return count
+
+
+def length_bound(tokenizer):
+    """A function texts -> upper bounds of their token counts (a NumPy array), or None.
+
+    Every token of a BPE, Unigram, WordPiece or WordLevel model covers at least one character of the
+    normalized, pre-tokenized text, or is one of the byte-fallback tokens of a character, of which there are
+    as many as the character has UTF-8 bytes: a text has at most as many tokens as it has bytes once
+    normalized and pre-tokenized. The bound is those bytes, worked out from the original text: plus what
+    each `Replace` (" " -> "▁") adds per occurrence, plus each word-start marker (`Prepend`, Metaspace, a
+    ByteLevel prefix space) once per run of text between added tokens ("<s>" typed in a message splits a
+    text in two). Normalizers that can lengthen text otherwise (NFKC, NFD, lowercasing), regex replacements
+    and unknown parts give None: then every text is counted.
+    """
+    import json
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        return None
+    spec = json.loads(backend.to_str())
+    model = spec.get("model") or {}
+    if model.get("type") not in ("BPE", "Unigram", "WordPiece", "WordLevel") or model.get("dropout"):
+        return None
+    per_chunk = 0  # bytes added once per run of text between added tokens
+    per_match: list[tuple[str, int]] = []  # (substring, bytes added per occurrence)
+    for part in _parts(spec.get("normalizer"), "normalizers"):
+        kind = part.get("type")
+        if kind == "Prepend":
+            per_chunk += len(part.get("prepend", "").encode())
+        elif kind == "Replace" and "String" in (part.get("pattern") or {}):
+            old, new = part["pattern"]["String"], part.get("content", "")
+            if not old:
+                return None
+            per_match.append((old, max(0, len(new.encode()) - len(old.encode()))))
+        elif kind not in ("Strip",):
+            return None
+    for part in _parts(spec.get("pre_tokenizer"), "pretokenizers"):
+        kind = part.get("type")
+        if kind == "Metaspace":
+            marker = len(part.get("replacement", "\u2581").encode())
+            per_chunk += marker
+            per_match.append((" ", marker - 1))
+        elif kind == "ByteLevel":
+            per_chunk += 1 if part.get("add_prefix_space") else 0
+        elif kind not in ("Split", "Whitespace", "WhitespaceSplit", "Digits", "Punctuation"):
+            return None  # these only cut text; anything else may change it
+    starts = sorted({t["content"][0] for t in spec.get("added_tokens", ()) if t.get("content")})
+
+    def bound(texts: list[str]) -> np.ndarray:
+        array = pa.array(texts, pa.large_string())
+        out = pc.binary_length(array).to_numpy(zero_copy_only=False).astype(np.int64)
+        for old, extra in per_match:
+            if extra:
+                out += extra * pc.count_substring(array, old).to_numpy(zero_copy_only=False)
+        if per_chunk:
+            chunks = np.ones(len(texts), np.int64)
+            for ch in starts:
+                chunks += pc.count_substring(array, ch).to_numpy(zero_copy_only=False)
+            out += per_chunk * chunks
+        return out
+
+    return bound
+
+
+def _parts(node, key: str) -> list[dict]:
+    if not node:
+        return []
+    if node.get("type") == "Sequence":
+        return [p for sub in node.get(key, ()) for p in _parts(sub, key)]
+    return [node]
