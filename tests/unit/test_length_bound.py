@@ -28,8 +28,40 @@ pieces = st.lists(
 
 
 @pytest.fixture(scope="module")
-def sentencepiece_style(tmp_path_factory):
-    return tokenizer.load(str(build_sentencepiece_style_tokenizer(tmp_path_factory.mktemp("sp"))))
+def sentencepiece_style_dir(tmp_path_factory):
+    return build_sentencepiece_style_tokenizer(tmp_path_factory.mktemp("sp"))
+
+
+@pytest.fixture(scope="module")
+def sentencepiece_style(sentencepiece_style_dir):
+    return tokenizer.load(str(sentencepiece_style_dir))
+
+
+@pytest.mark.parametrize("which", ["byte_level", "sentencepiece_style"])
+def test_the_tokenizer_file_alone_counts_as_transformers_does(which, tiny_tokenizer_dir, sentencepiece_style_dir):
+    folder = str(tiny_tokenizer_dir if which == "byte_level" else sentencepiece_style_dir)
+    full, light = tokenizer.load(folder), tokenizer.load_for_counting(folder)
+    assert isinstance(light, tokenizer.FileTokenizer)
+    assert tokenizer.markers(light) == tokenizer.markers(full)
+    count_full, count_light = tokenizer.counter(full), tokenizer.counter(light)
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.lists(pieces, min_size=1, max_size=20))
+    def check(texts):
+        assert count_light(texts) == count_full(texts)
+        assert light(texts)["input_ids"] == full(texts, add_special_tokens=False)["input_ids"]
+
+    check()
+
+
+def test_a_tokenizer_that_transformers_would_change_is_loaded_by_transformers(tmp_path, tiny_tokenizer_dir):
+    import json
+    import shutil
+
+    folder = shutil.copytree(tiny_tokenizer_dir, tmp_path / "tok")
+    settings_file = folder / "tokenizer_config.json"
+    settings_file.write_text(json.dumps({**json.loads(settings_file.read_text()), "add_prefix_space": True}))
+    assert not isinstance(tokenizer.load_for_counting(str(folder)), tokenizer.FileTokenizer)
 
 
 @pytest.mark.parametrize("which", ["byte_level", "sentencepiece_style"])
