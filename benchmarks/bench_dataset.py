@@ -73,22 +73,25 @@ def length_check(path: Path, base_model: str, runs: int) -> None:
     segments = cut(turns, options, SegmentStats())
     ways = {"before: count every piece": counter_before(tok), "now: bound, count the rest": tokenizer.counter(tok)}
     seconds: dict[str, list[float]] = {name: [] for name in ways}
+    cpu: dict[str, list[float]] = {name: [] for name in ways}
     results = {}
     for _ in range(runs):
         for name, count in ways.items():
             stats = SegmentStats()
-            started = time.perf_counter()
+            started, started_cpu = time.perf_counter(), time.process_time()
             fitted = fit_to_length(segments, renderer, count, options.sequence_len, stats)
             seconds[name].append(time.perf_counter() - started)
+            cpu[name].append(time.process_time() - started_cpu)
             results[name] = ([(seg.exchanges, pcs) for seg, pcs in fitted], stats.max_tokens, stats.segments_counted)
     (before, now) = results.values()
     same = before[:2] == now[:2]
     print(f"\nlength check of `segment`: {turns.num_rows:,} turns, {len(segments):,} segments, median of {runs} runs")
-    print(f"{'way':30} {'seconds':>8} {'x before':>9} {'segments tokenized':>19}")
-    base = statistics.median(seconds[next(iter(ways))])
-    for (name, times), (_, _, counted) in zip(seconds.items(), results.values(), strict=True):
-        median = statistics.median(times)
-        print(f"{name:30} {median:8.2f} {median / base:9.3f} {counted:19,}")
+    print(f"{'way':30} {'wall s':>8} {'x before':>9} {'CPU s':>8} {'x before':>9} {'segments tokenized':>19}")
+    first = next(iter(ways))
+    base, base_cpu = statistics.median(seconds[first]), statistics.median(cpu[first])
+    for name, (_, _, counted) in zip(ways, results.values(), strict=True):
+        wall, used = statistics.median(seconds[name]), statistics.median(cpu[name])
+        print(f"{name:30} {wall:8.2f} {wall / base:9.3f} {used:8.2f} {used / base_cpu:9.3f} {counted:19,}")
     print(f"same segments and longest segment ({now[1]} tokens) both ways: {'yes' if same else 'NO'}")
 
 
@@ -107,6 +110,7 @@ def whole_target(path: Path, base_model: str) -> None:
         }
         (work / "config/config.yaml").write_text(yaml.safe_dump(cfg))
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT / "src")}
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         proc = subprocess.run(
             [sys.executable, "-m", "snakemake", "--cores", "2", "dataset"],
@@ -118,9 +122,14 @@ def whole_target(path: Path, base_model: str) -> None:
         wall = time.perf_counter() - started
         if proc.returncode:
             sys.exit(f"snakemake failed:\n{proc.stderr[-3000:]}")
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        peak = after.ru_maxrss / 1024
+        used = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
         lines = (work / "results/dataset/train.jsonl").read_bytes().count(b"\n")
-        print(f"\nwhole `dataset` target (snakemake --cores 2): {wall:.1f} s wall, largest process {peak:.0f} MB")
+        print(
+            f"\nwhole `dataset` target (snakemake --cores 2): {wall:.1f} s wall, {used:.1f} s CPU (all processes), "
+            f"largest process {peak:.0f} MB"
+        )
         print(f"  {lines:,} training examples")
         print(
             "  (load average during the run: "
