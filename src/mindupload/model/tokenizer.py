@@ -53,6 +53,7 @@ class FileTokenizer:
         self.backend_tokenizer = backend
         self.bos_token, self.eos_token = bos, eos
         self.name_or_path = str(folder)
+        self.spec: dict | None = None  # tokenizer.json as parsed, when the loader has it
 
     def __call__(self, texts, add_special_tokens: bool = False) -> dict:
         batch = [texts] if isinstance(texts, str) else list(texts)
@@ -79,10 +80,12 @@ def load_for_counting(base_model: str):
     from tokenizers import Tokenizer
 
     try:
-        backend = Tokenizer.from_str(json.dumps(spec))
+        backend = Tokenizer.from_file(str(folder / "tokenizer.json"))
     except Exception:  # whatever it is, transformers will say it better
         return load(base_model)
-    return FileTokenizer(folder, backend, _token(settings.get("bos_token")), _token(settings.get("eos_token")))
+    tok = FileTokenizer(folder, backend, _token(settings.get("bos_token")), _token(settings.get("eos_token")))
+    tok.spec = spec  # what length_bound reads (serializing the backend again costs a second on big vocabularies)
+    return tok
 
 
 def _used_as_is(settings: dict, spec: dict) -> bool:
@@ -169,7 +172,7 @@ def length_bound(tokenizer):
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None:
         return None
-    spec = json.loads(backend.to_str())
+    spec = getattr(tokenizer, "spec", None) or json.loads(backend.to_str())
     model = spec.get("model") or {}
     if model.get("type") not in ("BPE", "Unigram", "WordPiece", "WordLevel") or model.get("dropout"):
         return None
