@@ -25,6 +25,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mindupload import cli, config
 from mindupload.errors import UserError
@@ -709,3 +711,45 @@ def test_a_source_key_written_twice_is_refused(tmp_path):
     )
     with pytest.raises(UserError, match=r"line 5: key `chat` is written twice .*first on line 3"):
         config.load(path)
+
+
+# ------------------------------------------------------------------------------- the JSON depth guard
+
+json_values = st.recursive(
+    st.one_of(st.integers(), st.text(alphabet='[]{}"\\ab\n', max_size=8), st.none()),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text('"\\[{a', max_size=4), inner, max_size=4)
+    ),
+    max_leaves=30,
+)
+
+
+def true_depth(value) -> int:
+    if isinstance(value, list):
+        return 1 + max((true_depth(v) for v in value), default=0)
+    if isinstance(value, dict):
+        return 1 + max((true_depth(v) for v in value.values()), default=0)
+    return 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values, st.integers(1, 9))
+def test_the_depth_guard_sees_the_nesting_the_parser_sees_in_any_chunking(value, chunk):
+    """Brackets and quotes inside strings, escaped quotes and backslash runs across chunk edges: the guard
+    fails exactly when the nesting is deeper than the limit."""
+    import io
+
+    from mindupload.errors import ParseError
+    from mindupload.ingest.sources._common import DepthLimitedReader
+
+    data = json.dumps(value).encode()
+    depth = true_depth(value)
+    for limit in (depth, depth - 1) if depth else (0,):
+        reader = DepthLimitedReader(io.BytesIO(data), Path("x.json"), limit)
+        try:
+            while reader.read(chunk):
+                pass
+        except ParseError:
+            assert limit < depth
+        else:
+            assert limit >= depth

@@ -239,7 +239,12 @@ class DepthLimitedReader:
         a = np.frombuffer(data, np.uint8)
         quotes = np.flatnonzero(a == 34)
         if quotes.size and (self._backslashes or data.find(b"\\") >= 0):
-            quotes = quotes[[not self._escaped(data, int(q)) for q in quotes]]
+            # Only quotes right after a backslash can be escaped: look at those alone (few) in Python.
+            after = np.flatnonzero(a[np.maximum(quotes - 1, 0)] == 92)
+            if self._backslashes and quotes[0] == 0:
+                after = np.union1d(after, [0])
+            escaped = [i for i in after.tolist() if self._escaped(data, int(quotes[i]))]
+            quotes = np.delete(quotes, escaped)
         brackets = np.flatnonzero((a == 91) | (a == 123) | (a == 93) | (a == 125))
         if brackets.size:
             inside = (np.searchsorted(quotes, brackets) + self._in_string) % 2 == 1
