@@ -4,6 +4,12 @@ from snakemake.utils import min_version
 
 min_version("9.27")
 
+# The config file read strictly first: a YAML mistake names its file and line (Snakemake's message names
+# neither), and a key written twice is refused rather than silently overwritten.
+from mindupload.config.workflow import check_config_file
+
+check_config_file("config/config.yaml")
+
 
 configfile: "config/config.yaml"
 

@@ -13,8 +13,9 @@ import logging
 import os
 import sys
 import traceback
+from collections.abc import Callable
 
-from mindupload.errors import UserError
+from mindupload.errors import DiskFullError, UserError, is_disk_full
 
 # Each stage package owns its subcommands (`<stage>/commands.py`: handlers beside their arguments); listed in
 # the workflow's order, which is also the order of `mindupload --help`.
@@ -41,14 +42,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="mindupload: %(message)s", stream=sys.stderr)
-    try:
+    def command() -> None:
+        args = build_parser().parse_args(argv)
+        logging.basicConfig(level=logging.INFO, format="mindupload: %(message)s", stream=sys.stderr)
         args.func(args)
+
+    return run(command)
+
+
+def run(command: Callable[[], object]) -> int:
+    """Run `command` as the CLI runs every subcommand: the exit status, and failures printed to stderr as one
+    line (user errors, a full disk, Ctrl-C) or as a bug report without the error's message."""
+    try:
+        command()
+    except KeyboardInterrupt:
+        # Outputs appear only when complete (mindupload.files), so an interrupted command leaves none behind.
+        print("mindupload: interrupted; no partial output was written.", file=sys.stderr)
+        return 130
     except UserError as e:
         print(f"mindupload: error: {e}", file=sys.stderr)
         return 1
     except Exception as e:
+        if is_disk_full(e):  # a write outside mindupload.files: the file's name if the error has it
+            print(f"mindupload: error: {DiskFullError(e.filename or 'a file being written', e.errno)}", file=sys.stderr)
+            return 1
         if os.environ.get("MINDUPLOAD_DEBUG"):
             raise
         print(internal_error(e), file=sys.stderr)

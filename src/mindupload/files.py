@@ -6,11 +6,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TextIO
+
+from mindupload.errors import DiskFullError, is_disk_full
 
 
 def write_text_atomic(text: str, path: str | os.PathLike) -> None:
@@ -34,7 +37,11 @@ def atomic_text_file(path: str | os.PathLike) -> Iterator[TextIO]:
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[str]:
-    """A temporary path beside `path`, renamed onto it when the block succeeds and removed when it fails."""
+    """A temporary path beside `path`, renamed onto it when the block succeeds and removed when it fails.
+
+    A full disk is a DiskFullError naming `path`. Temporaries of `path` left by a killed run (SIGKILL runs no
+    clean-up) are removed once a new one has succeeded.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -42,9 +49,36 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     try:
         yield tmp
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
+        if is_disk_full(error):
+            raise DiskFullError(path, error.errno) from None
         raise
+    remove_stale_temporaries(path)
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Remove `.{name}.*.tmp` files and `.{name}.*` folders beside `path`: what atomic writes of it leave
+    behind when the process is killed. Call only once `path` itself is complete."""
+    path = Path(path)
+    # mkstemp/mkdtemp add 8 characters of [a-z0-9_]; atomic_dir moves the old folder to `.{name}.old`.
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(?:[a-z0-9_]{{8}}(?P<tmp>\.tmp)?|old)")
+    removed = []
+    for stale in path.parent.glob(f".{path.name.translate(_GLOB_ESCAPES)}.*"):
+        match = pattern.fullmatch(stale.name)
+        if match is None:
+            continue
+        if stale.is_dir() and not stale.is_symlink() and not match["tmp"]:
+            shutil.rmtree(stale, ignore_errors=True)
+        elif stale.is_file() and match["tmp"]:
+            stale.unlink(missing_ok=True)
+        else:
+            continue
+        removed.append(stale)
+    return removed
+
+
+_GLOB_ESCAPES = str.maketrans({"*": "[*]", "?": "[?]", "[": "[[]"})
 
 
 @contextlib.contextmanager
@@ -66,9 +100,12 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
             shutil.rmtree(old, ignore_errors=True)
         else:
             tmp.rename(path)
-    except BaseException:
+    except BaseException as error:
         shutil.rmtree(tmp, ignore_errors=True)
+        if is_disk_full(error):
+            raise DiskFullError(path, error.errno) from None
         raise
+    remove_stale_temporaries(path)
 
 
 def write_json(data: dict, path: str | os.PathLike) -> None:

@@ -31,7 +31,7 @@ def test_a_minimal_config_needs_only_me_and_sources():
 @pytest.mark.parametrize(
     ("cfg", "message"),
     [
-        ({"sources": {"c": {"path": "x"}}}, "'me' is a required property"),
+        ({"sources": {"c": {"path": "x"}}}, "me: missing; this key is required"),
         ({"me": ["E"], "sources": {"c": {"path": "x", "fromat": "auto"}}}, "sources.c"),
         ({"me": ["E"], "sources": {"bad name": {"path": "x"}}}, "sources"),
         (

@@ -1,23 +1,26 @@
 import json
+import sys
 from dataclasses import asdict
 
-from snakemake.utils import validate
-
 from mindupload import fingerprint, joboptions, provenance
-from mindupload.config import check_consistency
+from mindupload.config import workflow_config
 from mindupload.dataset.segment import SegmentOptions
 from mindupload.dataset.turns import TurnOptions
+from mindupload.errors import UserError
 from mindupload.ingest.sources import FORMATS, SourceSpec
 from mindupload.model import tokenizer
 from mindupload.model.tokenizer import looks_local
 from mindupload.privacy.redact import RedactOptions
 from mindupload.render import Identity
 
-validate(config, schema="../schemas/config.schema.yaml")
-check_consistency(config)
-provenance.hand_over_config(
-    config
-)  # recorded in what the jobs write; not a param (see docs/architecture.md)
+# Our validation, not snakemake.utils.validate: one line naming the key path (Snakemake's prints the whole
+# schema and echoes the config, privacy terms included), and no key written twice in a config file.
+try:
+    config.update(workflow_config(config, workflow.configfiles))
+except UserError as error:
+    sys.exit(f"mindupload: error: {error}")
+# Recorded in what the jobs write; not a param (see docs/architecture.md).
+provenance.hand_over_config(config)
 
 EMBEDDED_MODEL = "results/models/SmolLM2-135M-Instruct"
 HUB_DATASET_RECEIPT = "results/hub/dataset.json"

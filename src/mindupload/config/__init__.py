@@ -39,17 +39,93 @@ def _with_defaults(validator_class):
 
 
 def validate(config: dict) -> dict:
-    """A validated copy of `config` with every default filled in; UserError naming the bad key."""
+    """A validated copy of `config` with every default filled in; a one-line UserError naming the key path.
+
+    The message is built from the schema, never from jsonschema's text: that quotes the bad value (a blocklist
+    term, a name) and Snakemake's own `validate` prints the whole schema and config besides.
+    """
     import jsonschema
 
+    if not isinstance(config, dict):
+        raise UserError("config: the config must be a mapping of keys (`me:`, `sources:`, ...).")
     config = copy.deepcopy(config)
     validator = _with_defaults(jsonschema.Draft202012Validator)(schema())
     error = jsonschema.exceptions.best_match(validator.iter_errors(config))
     if error is not None:
-        where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
-        raise UserError(f"config: {where}: {error.message}")
+        raise UserError(f"config: {describe(error)}")
     check_consistency(config)
     return config
+
+
+def workflow_config(config: dict, files=()) -> dict:
+    """What the workflow's common.smk calls: every config file read strictly (no key written twice), then
+    `config` validated with defaults filled in."""
+    from mindupload.config.yamlfile import load_yaml
+
+    for path in files:
+        load_yaml(path)
+    return validate(config)
+
+
+_JSON_TYPES = {dict: "a mapping", list: "a list", str: "text", bool: "true/false", int: "a number", float: "a number"}
+
+
+def describe(error) -> str:
+    """`key.path: what is wrong, what to do`, from the failed schema keyword; values are never quoted."""
+    from difflib import get_close_matches
+
+    from mindupload.config.yamlfile import key_path
+
+    kind, expected, instance, sub = error.validator, error.validator_value, error.instance, error.schema
+    path = list(error.absolute_path)
+    where = key_path(path)
+    if kind == "required":
+        missing = [k for k in expected if not isinstance(instance, dict) or k not in instance]
+        return f"{key_path([*path, missing[0]])}: missing; this key is required (see config/README.md)."
+    if kind == "additionalProperties":
+        known = list(sub.get("properties", {}))
+        unknown = next(k for k in instance if k not in known)
+        close = get_close_matches(str(unknown), known, n=1)
+        if close:  # a typo of one of our keys: showing it is safe and helps
+            return f"{key_path([*path, unknown])}: unknown key. Did you mean `{close[0]}`?"
+        # Anything else may be a value written at the wrong indentation (a name, a blocklist term).
+        return f"{where}: an unknown key (not shown: it resembles none). Known keys here: {', '.join(known)}."
+    if kind == "propertyNames" or "propertyNames" in error.schema_path:
+        return f"{where}: a name here may hold only letters, digits, `_` and `-` (it names output files)."
+    if kind == "type":
+        wanted = " or ".join(_type_name(t) for t in (expected if isinstance(expected, list) else [expected]))
+        got = _JSON_TYPES.get(type(instance), "empty" if instance is None else "something else")
+        return f"{where}: should be {wanted}, not {got}."
+    if kind == "enum":
+        return f"{where}: should be one of {', '.join(str(v) for v in expected)}."
+    if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        words = {"minimum": "at least", "maximum": "at most", "exclusiveMinimum": "above", "exclusiveMaximum": "below"}
+        return f"{where}: should be {words[kind]} {expected}."
+    if kind == "minItems":
+        return f"{where}: should list at least {expected} entr{'y' if expected == 1 else 'ies'}."
+    if kind == "minProperties":
+        return f"{where}: should have at least {expected} entr{'y' if expected == 1 else 'ies'}."
+    if kind == "minLength":
+        return f"{where}: should not be empty."
+    if kind == "maxLength":
+        return f"{where}: should be at most {expected} characters."
+    if kind == "uniqueItems":
+        return f"{where}: lists the same value twice."
+    if kind == "pattern":
+        return f"{where}: does not have the expected form ({sub.get('description', expected).split('.')[0]})."
+    return f"{where}: not valid here ({kind}); see config/README.md."
+
+
+def _type_name(name: str) -> str:
+    return {
+        "object": "a mapping",
+        "array": "a list",
+        "string": "text",
+        "boolean": "true/false",
+        "integer": "a whole number",
+        "number": "a number",
+        "null": "empty",
+    }.get(name, name)
 
 
 def check_consistency(config: dict) -> None:
@@ -65,11 +141,7 @@ def check_consistency(config: dict) -> None:
 
 
 def load(path: str | Path) -> dict:
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such config file.") from None
-    except yaml.YAMLError as e:
-        raise UserError(f"{path}: not valid YAML ({e}).") from None
-    return validate(raw)
+    """A config file read strictly (file and line of a YAML error, no key written twice), validated."""
+    from mindupload.config.yamlfile import load_yaml
+
+    return validate(load_yaml(path))

@@ -31,7 +31,7 @@ def cmd_segment(args: argparse.Namespace) -> None:
     from mindupload.model import tokenizer
     from mindupload.render import Identity
 
-    tok = tokenizer.load(args.base_model)
+    tok = tokenizer.load_for_counting(args.base_model)
     report = write_segments(
         pq.read_table(args.turns),
         Identity(**joboptions.read(args.identity, "--identity")),

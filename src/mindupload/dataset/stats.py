@@ -24,6 +24,9 @@ def render_stats(sources: list[dict], turns: dict, segments: dict, redaction: di
     ]
     if notes:
         lines += ["", *notes]
+    warnings = [line for r in sorted(sources, key=lambda r: r["source"]) for line in warning_lines(r)]
+    if warnings:
+        lines += ["", "Warnings (counts only; see docs/privacy.md for why nothing is quoted):", "", *warnings]
     if redaction is not None:
         lines += ["", "## Redaction", "", *redaction_lines(redaction)]
     dropped = ", ".join(f"{k} {v}" for k, v in turns["messages_dropped"].items()) or "none"
@@ -52,6 +55,18 @@ def render_stats(sources: list[dict], turns: dict, segments: dict, redaction: di
     if "provenance" in segments:
         lines += ["## Made by", "", *provenance.lines(segments["provenance"]), ""]
     return "\n".join(lines)
+
+
+WARNINGS = {
+    "messages_too_long": "messages over limits.max_message_chars, dropped",
+    "messages_without_sender": "messages without a sender, dropped",
+    "messages_with_nul_removed": "messages with NUL characters (removed): a damaged file?",
+    "messages_in_future": "messages dated in the future (kept): a wrong clock or misread dates?",
+}
+
+
+def warning_lines(report: dict) -> list[str]:
+    return [f"- {report['source']}: {report[key]} {what}" for key, what in WARNINGS.items() if report.get(key)]
 
 
 def redaction_lines(redaction: dict) -> list[str]:

@@ -11,6 +11,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mindupload.errors import UserError
+
 TURN_SCHEMA = pa.schema(
     [
         pa.field("conversation_id", pa.string(), nullable=False),
@@ -50,6 +52,12 @@ class TurnOptions:
 def build_turns(messages: pa.Table, options: TurnOptions) -> tuple[pa.Table, dict]:
     """The turns table and counts of what was kept and dropped."""
     kept, dropped = keep_messages(messages, options)
+    if kept.num_rows == 0:
+        shown = ", ".join(f"{kind} {n}" for kind, n in sorted(dropped.items()))
+        raise UserError(
+            f"no message is left to train on once notices, media and empty messages are dropped ({shown}). "
+            "Set `turns.media: placeholder` to keep media as a placeholder, or add exports with text."
+        )
     kept = kept.sort_by([("conversation_id", "ascending"), ("message_id", "ascending")])
     session = sessions(kept, options.session_gap_hours)
     turns = merge_runs(kept, session)
@@ -131,6 +139,8 @@ def split_by_time(turns: pa.Table, validation_fraction: float) -> pa.Array:
     """
     n = turns.num_rows
     split = np.full(n, "train", dtype=object)
+    if n == 0:
+        return pa.array(split, pa.string())
     conv_start = np.flatnonzero(change_points(turns.column("conversation_id")))
     conv_end = np.append(conv_start[1:], n)
     is_self = turns.column("is_self").to_numpy(zero_copy_only=False)

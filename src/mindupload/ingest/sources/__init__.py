@@ -35,6 +35,9 @@ FORMATS = {
 }
 
 
+LIMIT_KEYS = ("max_line_bytes", "max_message_chars", "max_json_depth", "max_archive_bytes", "max_archive_ratio")
+
+
 @dataclass(frozen=True)
 class SourceSpec:
     """One export, as the user configured it."""
@@ -48,6 +51,12 @@ class SourceSpec:
     max_bad_fraction: float = 0.0  # share of lines/records that may be skipped before the run fails
     exclude_contacts: tuple[str, ...] = ()  # sender names whose messages are dropped after parsing
     exclude_conversations: tuple[str, ...] = ()  # conversation ids dropped whole after parsing
+    # Resource limits (config `limits:`; these defaults are the schema's).
+    max_line_bytes: int = 1 << 20
+    max_message_chars: int = 20_000
+    max_json_depth: int = 64
+    max_archive_bytes: int = 4 << 30
+    max_archive_ratio: float = 200
 
     @classmethod
     def from_config(cls, config: dict, name: str) -> SourceSpec:
@@ -63,6 +72,7 @@ class SourceSpec:
             max_bad_fraction=float(src["max_bad_fraction"]),
             exclude_contacts=tuple(config["privacy"]["exclude_contacts"]),
             exclude_conversations=tuple(config["privacy"]["exclude_conversations"]),
+            **{key: value for key, value in config["limits"].items() if key in LIMIT_KEYS},
         )
 
 

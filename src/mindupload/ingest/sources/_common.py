@@ -3,8 +3,10 @@ it into a MESSAGE_SCHEMA table (time order, message ids, replies, who is "me")."
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+import zipfile
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pyarrow as pa
@@ -29,6 +31,14 @@ BUFFER_SCHEMA = pa.schema(
         pa.field("reply_to", pa.string()),
     ]
 )
+
+# Resource limits (config `limits:`; the defaults are the schema's). Every parser applies those that fit its
+# format, so that no export, however broken or hostile, takes more than a bounded amount of memory.
+DEFAULT_MAX_LINE_BYTES = 1 << 20
+DEFAULT_MAX_JSON_DEPTH = 64
+DEFAULT_MAX_ARCHIVE_BYTES = 4 << 30
+DEFAULT_MAX_ARCHIVE_RATIO = 200
+LIMITS_HINT = "If the export is genuine, raise `limits.{key}` in the config (now {value})."
 
 # Year 1 to 9999, the range of Python datetimes, in microseconds: values outside are misread numbers.
 MIN_US = -62_135_596_800 * 1_000_000
@@ -127,13 +137,16 @@ def _is_self(rows: pa.Table, me: Collection[str], self_ids: Collection[str]) -> 
     return pc.coalesce(rows.column("is_self"), pc.or_(by_id, by_me))
 
 
-def read_lines(path: Path) -> Iterator[tuple[int, str]]:
+def read_lines(path: Path, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[tuple[int, str]]:
     """(line number, text) for each line, split on "\\n" only: U+2028 and U+0085 occur inside messages.
 
-    A byte-order mark on the first line (as spreadsheet programs write) is dropped.
+    A byte-order mark on the first line (as spreadsheet programs write) is dropped. A line longer than
+    `max_line_bytes` is an error (it is never held whole in memory).
     """
     with open(path, "rb") as f:
-        for number, raw in enumerate(f, 1):
+        for number, raw in enumerate(iter(lambda: f.readline(max_line_bytes + 1), b""), 1):
+            if len(raw) > max_line_bytes:
+                raise line_too_long(path, number, max_line_bytes)
             try:
                 yield number, raw.decode("utf-8-sig" if number == 1 else "utf-8")
             except UnicodeDecodeError:
@@ -148,3 +161,123 @@ def read_head(path: Path, size: int = 4096) -> str:
         return ""
     with open(path, "rb") as f:
         return f.read(size).decode("utf-8", errors="ignore").lstrip("\ufeff \t\r\n")
+
+
+# ----------------------------------------------------------------------------------- resource limits
+
+
+def line_too_long(path: Path, line: int, max_line_bytes: int) -> ParseError:
+    return ParseError(
+        path,
+        f"this line is longer than {_size(max_line_bytes)}: not a chat export, or a damaged one.",
+        line=line,
+        hint=LIMITS_HINT.format(key="max_line_bytes", value=max_line_bytes),
+    )
+
+
+def check_line_lengths(path: Path, newlines: np.ndarray, max_line_bytes: int) -> None:
+    """ParseError on the first line longer than `max_line_bytes`, given the positions of the "\\n" bytes."""
+    if not len(newlines):
+        return
+    lengths = np.diff(newlines, prepend=-1) - 1
+    longest = int(lengths.argmax())
+    if lengths[longest] > max_line_bytes:
+        raise line_too_long(path, longest + 1, max_line_bytes)
+
+
+def check_archive(path: Path, members: Iterable[zipfile.ZipInfo], max_bytes: int, max_ratio: float) -> None:
+    """ParseError before anything is extracted when the members to be read would expand to more than
+    `max_bytes` together, or one of them more than `max_ratio` times its compressed size (a zip bomb).
+    zipfile never reads past a member's declared size, so the declared sizes bound what extraction holds."""
+    total = 0
+    for info in members:
+        total += info.file_size
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > 1 << 20 and ratio > max_ratio:
+            raise ParseError(
+                path,
+                f"a file in this zip expands {ratio:.0f} times ({_size(info.compress_size)} to "
+                f"{_size(info.file_size)}): no chat export compresses like that.",
+                hint=LIMITS_HINT.format(key="max_archive_ratio", value=max_ratio),
+            )
+    if total > max_bytes:
+        raise ParseError(
+            path,
+            f"the chats in this zip expand to {_size(total)}, over the limit of {_size(max_bytes)}.",
+            hint=LIMITS_HINT.format(key="max_archive_bytes", value=max_bytes),
+        )
+
+
+class DepthLimitedReader:
+    """A binary file for streaming JSON parsers that fails, before the parser sees them, on bytes nesting
+    arrays and objects deeper than `max_depth`: a parser that tracks its path (ijson's prefixes) needs
+    memory growing with the square of the depth, and a 400 KB file can nest 200,000 levels.
+
+    Each chunk is scanned with NumPy: quotes not escaped by an odd run of backslashes toggle "inside a
+    string"; brackets outside strings move the depth.
+    """
+
+    def __init__(self, f: IO[bytes], path: Path, max_depth: int) -> None:
+        self._f = f
+        self._path = path
+        self._max_depth = max_depth
+        self._depth = 0
+        self._in_string = False
+        self._backslashes = 0  # the run of backslashes that ended the previous chunk
+        self._line = 1
+
+    def tell(self) -> int:
+        return self._f.tell()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._f.read(size)
+        if data:
+            self._scan(data)
+        return data
+
+    def _scan(self, data: bytes) -> None:
+        a = np.frombuffer(data, np.uint8)
+        quotes = np.flatnonzero(a == 34)
+        if quotes.size and (self._backslashes or data.find(b"\\") >= 0):
+            # Only quotes right after a backslash can be escaped: look at those alone (few) in Python.
+            after = np.flatnonzero(a[np.maximum(quotes - 1, 0)] == 92)
+            if self._backslashes and quotes[0] == 0:
+                after = np.union1d(after, [0])
+            escaped = [i for i in after.tolist() if self._escaped(data, int(quotes[i]))]
+            quotes = np.delete(quotes, escaped)
+        brackets = np.flatnonzero((a == 91) | (a == 123) | (a == 93) | (a == 125))
+        if brackets.size:
+            inside = (np.searchsorted(quotes, brackets) + self._in_string) % 2 == 1
+            brackets = brackets[~inside]
+            step = np.where((a[brackets] == 91) | (a[brackets] == 123), 1, -1)
+            depth = self._depth + np.cumsum(step)
+            if depth.size and depth.max() > self._max_depth:
+                at = int(brackets[int(np.argmax(depth > self._max_depth))])
+                raise ParseError(
+                    self._path,
+                    f"the JSON nests deeper than {self._max_depth} levels here: no chat export does.",
+                    line=self._line + data.count(b"\n", 0, at),
+                    hint=LIMITS_HINT.format(key="max_json_depth", value=self._max_depth),
+                )
+            self._depth = int(depth[-1]) if depth.size else self._depth
+        self._in_string = bool((self._in_string + quotes.size) % 2)
+        self._line += data.count(b"\n")
+        stripped = data.rstrip(b"\\")
+        run = len(data) - len(stripped)
+        self._backslashes = run + (self._backslashes if not stripped else 0)
+
+    def _escaped(self, data: bytes, at: int) -> bool:
+        run = 0
+        while at - run - 1 >= 0 and data[at - run - 1] == 92:
+            run += 1
+        if run == at:  # the run reaches the chunk's start: add the previous chunk's
+            run += self._backslashes
+        return run % 2 == 1
+
+
+def _size(n: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"

@@ -60,14 +60,18 @@ def sniff(path: Path) -> bool:
             return set(REQUIRED) <= set(json.loads(first_line))
         except (ValueError, TypeError):
             return False
-    return set(REQUIRED) <= set(_column_names(next(csv.reader([first_line]), [])))
+    try:
+        return set(REQUIRED) <= set(_column_names(next(csv.reader([first_line]), [])))
+    except csv.Error:  # NUL bytes, binary garbage: not this format
+        return False
 
 
 def parse(spec: SourceSpec) -> ParseResult:
     zone = _zone(spec)
     if not read_head(spec.path).strip():
         raise ParseError(spec.path, "the file is empty.", hint=HINT)
-    records = _jsonl_records(spec.path) if _is_jsonl(spec.path) else _csv_records(spec.path)
+    lines = read_lines(spec.path, spec.max_line_bytes)
+    records = _jsonl_records(spec.path, lines) if _is_jsonl(spec.path) else _csv_records(spec.path, lines)
     buffer, bad, units = MessageBuffer(), [], 0
     for record in records:
         units += 1
@@ -124,11 +128,11 @@ class _Lines:
         return text
 
 
-def _csv_records(path: Path) -> Iterator[_Record]:
+def _csv_records(path: Path, numbered_lines: Iterator[tuple[int, str]]) -> Iterator[_Record]:
     """Rows as {column: value}, numbered by the line they start on (a quoted field may span lines)."""
     # Messages can be long; csv's default 128 KiB field limit would reject them. (The limit is global.)
     csv.field_size_limit(max(csv.field_size_limit(), MAX_FIELD))
-    lines = _Lines(read_lines(path))
+    lines = _Lines(numbered_lines)
     # strict: a stray quote is an error on its line, not a field that swallows the lines after it.
     reader = csv.reader(lines, strict=True)
     columns: list[str] | None = None
@@ -155,15 +159,15 @@ def _csv_records(path: Path) -> Iterator[_Record]:
         yield _Record(lines.start, dict(zip(columns, row, strict=True)) if len(row) == len(columns) else {})
 
 
-def _jsonl_records(path: Path) -> Iterator[_Record]:
+def _jsonl_records(path: Path, numbered_lines: Iterator[tuple[int, str]]) -> Iterator[_Record]:
     """Objects, one a line. The first object fixes the columns; later lines missing one are bad lines."""
     checked = False
-    for number, text in read_lines(path):
+    for number, text in numbered_lines:
         if not text.strip():
             continue
         try:
             values = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than Python's stack allows
             values = None
         if not isinstance(values, dict):
             yield _Record(number, {})
@@ -179,11 +183,12 @@ def _check_columns(path: Path, columns: list[str], line: int) -> None:
     missing = [name for name in REQUIRED if name not in columns]
     if not missing:
         return
-    known = set(REQUIRED + OPTIONAL)
-    # Without one known name the first row is probably data, not a header: do not quote it.
+    # Only names from our own list are shown, by position: the row may be data (a missing or misplaced header
+    # row), and its fields are then message text.
+    known = [f"{name} (field {i})" for i, name in enumerate(columns, 1) if name in REQUIRED + OPTIONAL]
     found = (
-        f"columns found: {', '.join(columns)}."
-        if known & set(columns)
+        f"the header row has {len(columns)} fields; the known columns in it are {', '.join(known)}."
+        if known
         else f"the first row names no known column ({len(columns)} fields): is the header row missing?"
     )
     raise ParseError(

@@ -20,7 +20,14 @@ import pyarrow.compute as pc
 
 from mindupload.errors import ParseError
 from mindupload.ingest.sources import ParseResult, SourceSpec
-from mindupload.ingest.sources._common import MAX_US, MIN_US, MessageBuffer, read_head, to_messages
+from mindupload.ingest.sources._common import (
+    MAX_US,
+    MIN_US,
+    DepthLimitedReader,
+    MessageBuffer,
+    read_head,
+    to_messages,
+)
 
 log = logging.getLogger(__name__)
 _BACKEND = ijson.get_backend(ijson.backend)  # the fastest installed: yajl2_c
@@ -66,7 +73,7 @@ def parse(spec: SourceSpec) -> ParseResult:
     reader = _ExportReader(spec)
     with _open_json(spec.path) as f:
         try:
-            reader.read(_BACKEND.parse(f, buf_size=CHUNK))
+            reader.read(_BACKEND.parse(DepthLimitedReader(f, spec.path, spec.max_json_depth), buf_size=CHUNK))
         except ijson.JSONError as error:
             # ijson fails within the chunk it read last: everything before that chunk is valid JSON.
             raise _json_error(spec.path, str(error), valid_until=f.tell() - CHUNK) from None

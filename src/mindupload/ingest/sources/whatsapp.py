@@ -37,6 +37,7 @@ from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from mindupload.errors import ParseError, UserError
 from mindupload.ingest.sources import ParseResult, SourceSpec, match_self
+from mindupload.ingest.sources._common import check_archive, check_line_lengths
 from mindupload.ingest.table import KINDS, MESSAGE_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -147,7 +148,8 @@ def sniff(path: Path) -> bool:
 def parse(spec: SourceSpec) -> ParseResult:
     """The whole export as a table in MESSAGE_SCHEMA: one conversation, named after the source."""
     _check_options(spec)
-    text = _load(spec.path)
+    text = _load(spec.path, spec)
+    check_line_lengths(spec.path, text.newlines, spec.max_line_bytes)
     layout = _learn_layout(text, spec.path)
     headers = _scan_headers(text, layout)
     msgs = _messages(text, headers, layout, spec.date_order)
@@ -200,13 +202,13 @@ class _Text:
         return np.concatenate((np.zeros(1, before.dtype), before)) if lines.start == 0 else before
 
 
-def _load(path: Path) -> _Text:
+def _load(path: Path, spec: SourceSpec) -> _Text:
     try:
         with open(path, "rb") as f:
             is_zip = f.read(4) == b"PK\x03\x04"
             f.seek(0)
             size = os.fstat(f.fileno()).st_size
-            buf, size = _read_zip(f, path) if is_zip else (_map_padded(f, size) or _read_padded(f, size))
+            buf, size = _read_zip(f, path, spec) if is_zip else (_map_padded(f, size) or _read_padded(f, size))
     except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
         raise UserError(f"{path}: cannot read the export ({e.strerror}). Check `path:` of this source.") from None
     buf, size = _to_utf8(buf, size, path)
@@ -218,7 +220,7 @@ def _load(path: Path) -> _Text:
     return _without_carriage_returns(buf, size, _newlines(buf, size, path))
 
 
-def _read_zip(f: BinaryIO, path: Path) -> tuple[np.ndarray, int]:
+def _read_zip(f: BinaryIO, path: Path, spec: SourceSpec) -> tuple[np.ndarray, int]:
     try:
         with zipfile.ZipFile(f) as zf:
             member = _chat_member(zf)
@@ -228,6 +230,7 @@ def _read_zip(f: BinaryIO, path: Path) -> tuple[np.ndarray, int]:
                     "this zip holds no WhatsApp chat (no _chat.txt or 'WhatsApp Chat with ….txt').",
                     hint="Use the zip that WhatsApp's 'Export chat' wrote, or the .txt in it.",
                 )
+            check_archive(path, [member], spec.max_archive_bytes, spec.max_archive_ratio)
             with zf.open(member) as chat:
                 return _read_padded(chat, member.file_size)
     except (zipfile.BadZipFile, EOFError) as e:
