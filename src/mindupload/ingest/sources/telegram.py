@@ -305,7 +305,7 @@ def _row(message: Any) -> _Row:
     sender_id = _id(sender_id)
     return _Row(
         timestamp_us=_timestamp_us(message.get("date_unixtime")),
-        sender=name if isinstance(name, str) and name else (sender_id or ""),
+        sender=name if isinstance(name, str) else "",  # empty: named after its sender id (to_messages)
         text=_text(message),
         kind=_kind(message, service),
         sender_id=sender_id,
