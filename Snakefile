@@ -5,7 +5,11 @@ from snakemake.utils import min_version
 min_version("9.27")
 
 
-configfile: "config/config.yaml"
+# The bundled example; a config given with `--configfile` replaces it (never merges with it), so the
+# example's chats never join a user's dataset. The schema fills every key a config leaves out.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"
