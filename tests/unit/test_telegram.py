@@ -495,3 +495,11 @@ def test_me_accepts_telegram_ids_with_or_without_the_user_prefix(tmp_path, me):
     own = {"sender": "Alex Doe", "from_id": ME_ID}
     path = write_json(tmp_path, chat_export([text_message(1, "hi"), text_message(2, "hey", **own)]))
     assert parse(path, me=me).table.column("is_self").to_pylist() == [False, True]
+
+
+def test_records_without_id_do_not_reply_to_each_other(tmp_path):
+    first, second, third = text_message(1, "a"), text_message(2, "b"), text_message(3, "c", reply_to_message_id=1)
+    del first["id"], second["id"]
+    path = write_json(tmp_path, chat_export([first, second, third]))
+
+    assert parse(path).table.column("reply_to").to_pylist() == [None, None, None]

@@ -116,7 +116,8 @@ def _resolve_replies(rows: pa.Table, conversation: pa.Array, message_id: pa.Arra
         # Conversation codes hold no NUL, so "code NUL id" cannot collide across conversations.
         return pc.binary_join_element_wise(conversation, rows.column(ids), "\x00")
 
-    return pc.take(message_id, pc.index_in(keys("reply_to"), value_set=keys("native_id")))
+    # A row without an id (or without a reply) has a null key, and null keys never match each other.
+    return pc.take(message_id, pc.index_in(keys("reply_to"), value_set=keys("native_id"), skip_nulls=True))
 
 
 def _name_senders_by_id(rows: pa.Table) -> pa.Table:
