@@ -9,6 +9,7 @@ Each fixture `tests/fixtures/whatsapp/NAME.txt` has its expected parse in `NAME.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import zipfile
 from dataclasses import dataclass
@@ -18,13 +19,14 @@ from itertools import pairwise
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pyarrow.compute as pc
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from mindupload.errors import ParseError, UserError
 from mindupload.ingest.parse import ingest
-from mindupload.ingest.sources import SourceSpec, match_self
+from mindupload.ingest.sources import ParseResult, SourceSpec, match_self
 from mindupload.ingest.sources.whatsapp import parse, sniff
 from mindupload.ingest.table import MESSAGE_SCHEMA, conform
 
@@ -199,6 +201,39 @@ def test_zip_exports_are_read_in_place(tmp_path: Path, member: str) -> None:
     assert sniff(path)
     assert rows(parse(spec(path))) == rows(parse(spec(source)))
     assert [p.name for p in tmp_path.iterdir()] == ["export.zip"]  # nothing extracted
+
+
+def test_a_localized_chat_name_beside_another_txt_is_found(tmp_path: Path) -> None:
+    """Spanish phones write "Chat de WhatsApp con X.txt"; a .txt sent in the chat is not a chat."""
+    source = FIXTURES / "android_spanish_am_pm.txt"
+    members = {
+        "notas de la reunión.txt": b"llevar pan\ncomprar fruta\n",
+        "Chat de WhatsApp con Ana.txt": source.read_bytes(),
+    }
+    path = zipped(tmp_path, members)
+    assert sniff(path)
+    result = parse(spec(path))
+    assert rows(result) == rows(parse(spec(source)))
+    assert set(result.table.column("conversation_id").to_pylist()) == {"chat"}
+
+
+def test_every_chat_in_a_zip_is_its_own_conversation(tmp_path: Path, caplog) -> None:
+    first, second = FIXTURES / "ios_year_first.txt", FIXTURES / "android_german.txt"
+    path = zipped(tmp_path, {"WhatsApp Chat with Bob.txt": first.read_bytes(), "_chat.txt": second.read_bytes()})
+    with caplog.at_level(logging.INFO):
+        result = parse(spec(path))
+    table = result.table
+    conversations = table.column("conversation_id").to_pylist()
+    assert sorted(set(conversations)) == ["chat:1", "chat:2"]
+    one = table.filter(pc.equal(table.column("conversation_id"), "chat:1"))
+    two = table.filter(pc.equal(table.column("conversation_id"), "chat:2"))
+    assert rows(ParseResult(one, 0)) == rows(parse(spec(first)))
+    assert rows(ParseResult(two, 0)) == rows(parse(spec(second)))
+    assert one.column("message_id").to_pylist() == list(range(one.num_rows))
+    assert result.units_read == len(first.read_bytes().splitlines()) + len(second.read_bytes().splitlines())
+    assert "export.zip: chat WhatsApp Chat with Bob.txt is conversation chat:1" in caplog.text
+    assert "is conversation chat:2" in caplog.text
+    conform(table)
 
 
 def test_zip_without_a_chat_is_refused(tmp_path: Path) -> None:

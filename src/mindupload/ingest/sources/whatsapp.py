@@ -25,8 +25,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from fnmatch import fnmatch
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import BinaryIO, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -134,27 +133,41 @@ def sniff(path: Path) -> bool:
             head = f.read(_SNIFF_BYTES)
             if head.startswith(b"PK\x03\x04"):
                 with zipfile.ZipFile(f) as zf:
-                    member = _chat_member(zf)
-                    if member is None:
-                        return False
-                    with zf.open(member) as chat:
-                        head = chat.read(_SNIFF_BYTES)
-    except (OSError, zipfile.BadZipFile):
+                    return bool(_chat_members(zf))
+    except (OSError, zipfile.BadZipFile, EOFError):
         return False
+    return _looks_like_chat(head)
+
+
+def _looks_like_chat(head: bytes) -> bool:
     return any(_HEADER.match(line.lstrip(LRM)) for line in _decode_sample(head).split("\n"))
 
 
 def parse(spec: SourceSpec) -> ParseResult:
-    """The whole export as a table in MESSAGE_SCHEMA: one conversation, named after the source."""
+    """The whole export as a table in MESSAGE_SCHEMA. A .txt is one conversation, named after the source; a
+    zip holding several chats gives one conversation per chat, `<source>:<n>` in the zip's order (the log
+    names each chat file). Lines are numbered as if the chats followed each other in that order."""
     _check_options(spec)
-    text = _load(spec.path)
-    layout = _learn_layout(text, spec.path)
+    chats = _load(spec.path)
+    tables, bad, lines = [], [], 0
+    for n, (where, text) in enumerate(chats, 1):
+        conversation = spec.name if len(chats) == 1 else f"{spec.name}:{n}"
+        if len(chats) > 1:
+            log.info("%s: chat %s is conversation %s", spec.path, where.removeprefix(f"{spec.path}:"), conversation)
+        table, bad_lines = _parse_text(spec, text, where, conversation)
+        tables.append(table)
+        bad += [lines + line for line in bad_lines]
+        lines += text.lines
+    return ParseResult(table=pa.concat_tables(tables), units_read=lines, bad_lines=bad)
+
+
+def _parse_text(spec: SourceSpec, text: _Text, where: str, conversation: str) -> tuple[pa.Table, list[int]]:
+    layout = _learn_layout(text, where)
     headers = _scan_headers(text, layout)
     msgs = _messages(text, headers, layout, spec.date_order)
     bodies = _bodies(text, msgs, layout)
     utc = _to_utc(msgs.local_seconds, spec.timezone)
-    table = _table(spec, text, bodies, utc)
-    return ParseResult(table=table, units_read=text.lines, bad_lines=msgs.bad_lines)
+    return _table(spec, text, bodies, utc, conversation), msgs.bad_lines
 
 
 def _check_options(spec: SourceSpec) -> None:
@@ -200,15 +213,22 @@ class _Text:
         return np.concatenate((np.zeros(1, before.dtype), before)) if lines.start == 0 else before
 
 
-def _load(path: Path) -> _Text:
+def _load(path: Path) -> list[tuple[str, _Text]]:
+    """Each chat of the export, with the name errors give it: the file, or `file.zip:member.txt`."""
     try:
         with open(path, "rb") as f:
             is_zip = f.read(4) == b"PK\x03\x04"
             f.seek(0)
             size = os.fstat(f.fileno()).st_size
-            buf, size = _read_zip(f, path) if is_zip else (_map_padded(f, size) or _read_padded(f, size))
+            if is_zip:
+                return [(where, _text(buf, size, where)) for where, (buf, size) in _read_zip(f, path)]
+            buf, size = _map_padded(f, size) or _read_padded(f, size)
     except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
         raise UserError(f"{path}: cannot read the export ({e.strerror}). Check `path:` of this source.") from None
+    return [(str(path), _text(buf, size, path))]
+
+
+def _text(buf: np.ndarray, size: int, path: Path | str) -> _Text:
     buf, size = _to_utf8(buf, size, path)
     if size == 0:
         raise ParseError(path, _EMPTY, line=1, hint=_EXPORT_AGAIN)
@@ -218,29 +238,36 @@ def _load(path: Path) -> _Text:
     return _without_carriage_returns(buf, size, _newlines(buf, size, path))
 
 
-def _read_zip(f: BinaryIO, path: Path) -> tuple[np.ndarray, int]:
+def _read_zip(f: BinaryIO, path: Path) -> list[tuple[str, tuple[np.ndarray, int]]]:
     try:
         with zipfile.ZipFile(f) as zf:
-            member = _chat_member(zf)
-            if member is None:
+            members = _chat_members(zf)
+            if not members:
                 raise ParseError(
                     path,
-                    "this zip holds no WhatsApp chat (no _chat.txt or 'WhatsApp Chat with ….txt').",
+                    "this zip holds no WhatsApp chat (no .txt file in it starts with WhatsApp's message lines).",
                     hint="Use the zip that WhatsApp's 'Export chat' wrote, or the .txt in it.",
                 )
-            with zf.open(member) as chat:
-                return _read_padded(chat, member.file_size)
+            chats = []
+            for member in members:
+                with zf.open(member) as chat:
+                    chats.append((f"{path}:{member.filename}", _read_padded(chat, member.file_size)))
+            return chats
     except (zipfile.BadZipFile, EOFError) as e:
         raise ParseError(path, f"the zip file is damaged ({type(e).__name__}).", hint=_EXPORT_AGAIN) from None
 
 
-def _chat_member(zf: zipfile.ZipFile) -> zipfile.ZipInfo | None:
-    texts = [i for i in zf.infolist() if not i.is_dir() and i.filename.lower().endswith(".txt")]
-    for wanted in ("_chat.txt", "WhatsApp Chat*.txt"):
-        for info in texts:
-            if fnmatch(PurePosixPath(info.filename).name, wanted):
-                return info
-    return texts[0] if len(texts) == 1 else None
+def _chat_members(zf: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
+    """Every .txt in the zip that starts like a WhatsApp chat, whatever its (localized) name, in zip order.
+    A .txt someone sent as an attachment does not start with WhatsApp's message lines and is left alone."""
+    chats = []
+    for info in zf.infolist():
+        if info.is_dir() or not info.filename.lower().endswith(".txt"):
+            continue
+        with zf.open(info) as member:
+            if _looks_like_chat(member.read(_SNIFF_BYTES)):
+                chats.append(info)
+    return chats
 
 
 def _map_padded(f: BinaryIO, size: int) -> tuple[np.ndarray, int] | None:
@@ -275,7 +302,7 @@ def _padded(data: bytes) -> tuple[np.ndarray, int]:
     return buf, len(data)
 
 
-def _to_utf8(buf: np.ndarray, size: int, path: Path) -> tuple[np.ndarray, int]:
+def _to_utf8(buf: np.ndarray, size: int, path: Path | str) -> tuple[np.ndarray, int]:
     """Drop a UTF-8 byte-order mark; re-encode UTF-16 (which some tools write) as UTF-8."""
     head = buf[:3].tobytes()
     if head == b"\xef\xbb\xbf":
@@ -289,7 +316,7 @@ def _to_utf8(buf: np.ndarray, size: int, path: Path) -> tuple[np.ndarray, int]:
     return buf, size
 
 
-def _newlines(buf: np.ndarray, size: int, path: Path) -> np.ndarray:
+def _newlines(buf: np.ndarray, size: int, path: Path | str) -> np.ndarray:
     """Positions of the "\\n" bytes, found while Arrow checks in C++ that the text is UTF-8 (Python only
     looks for the first bad line when it is not). Positions are 32-bit where the file allows: half the
     memory of every position array."""
@@ -371,7 +398,7 @@ class _Layout:
         return sum(max(t.lengths) for t in self.tokens)
 
 
-def _learn_layout(text: _Text, path: Path) -> _Layout:
+def _learn_layout(text: _Text, path: Path | str) -> _Layout:
     """The header layout most of the first lines use (an export is written in one locale)."""
     sample = text.u8[: min(text.size, _SAMPLE_BYTES)].tobytes().decode("utf-8", "replace")
     matches = [m for line in sample.split("\n")[:_SAMPLE_LINES] if (m := _HEADER.match(line.lstrip(LRM)))]
@@ -849,7 +876,7 @@ def _clean_sender(raw: str) -> str:
 # ---------------------------------------------------------------------------------------- the table
 
 
-def _table(spec: SourceSpec, text: _Text, bodies: _Bodies, utc: np.ndarray) -> pa.Table:
+def _table(spec: SourceSpec, text: _Text, bodies: _Bodies, utc: np.ndarray, conversation: str) -> pa.Table:
     order = _time_order(utc)
     pick = slice(None) if order is None else order
     n = len(utc)
@@ -858,7 +885,7 @@ def _table(spec: SourceSpec, text: _Text, bodies: _Bodies, utc: np.ndarray) -> p
     source = pa.repeat(pa.scalar(spec.name, pa.string()), n)
     columns = {
         "source": source,
-        "conversation_id": source,
+        "conversation_id": pa.repeat(pa.scalar(conversation, pa.string()), n),
         "message_id": pa.array(np.arange(n, dtype=np.int64)),
         "timestamp": pa.array(utc[pick] * 1_000_000, pa.timestamp("us", tz="UTC")),
         "sender": names.take(senders),
