@@ -43,3 +43,11 @@ def test_stats_show_exclusions_and_redaction_counts():
 
 def test_stats_without_a_redaction_report_have_no_redaction_section():
     assert "Redaction" not in render_stats([SOURCE], TURNS, SEGMENTS)
+
+
+def test_an_empty_validation_set_is_said_plainly():
+    assert "validation.jsonl is empty" not in render_stats([SOURCE], TURNS, SEGMENTS)
+    empty = SEGMENTS | {"segments": {"train": 2}}
+    assert "- **validation.jsonl is empty**: no held-out own turn answers someone" in render_stats(
+        [SOURCE], TURNS, empty
+    )

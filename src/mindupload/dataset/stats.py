@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+EMPTY_VALIDATION = (
+    "- **validation.jsonl is empty**: no held-out own turn answers someone (too little data, or "
+    "`split.validation_fraction` is 0), so nothing measures the model on conversations it has not seen"
+)
+
 
 def render_stats(sources: list[dict], turns: dict, segments: dict, redaction: dict | None = None) -> str:
     """Markdown from the stage reports: one per export, then the redaction, turns and segments stages."""
@@ -32,6 +37,7 @@ def render_stats(sources: list[dict], turns: dict, segments: dict, redaction: di
         "## Segments",
         "",
         f"- train: {per_split.get('train', 0)}, validation: {per_split.get('validation', 0)}",
+        *([EMPTY_VALIDATION] if not per_split.get("validation", 0) else []),
         f"- own-turn coverage: {100 * segments['own_turn_coverage']:.1f}% "
         f"({segments['own_turns_in_segments']} of {segments['own_turns']} own turns are trained)",
         f"- own turns opening a session (no context, not trained): {segments['own_turns_without_context']}",
