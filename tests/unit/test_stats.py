@@ -51,3 +51,10 @@ def test_an_empty_validation_set_is_said_plainly():
     assert "- **validation.jsonl is empty**: no held-out own turn answers someone" in render_stats(
         [SOURCE], TURNS, empty
     )
+
+
+def test_a_parsers_decisions_are_listed_with_their_evidence():
+    source = SOURCE | {"notes": {"date_order": "mdy (guessed, no part is above 12: ...)"}}
+    text = render_stats([source, SOURCE | {"source": "other"}], TURNS, SEGMENTS)
+    assert "## Decisions taken while reading\n\n- chat: date order mdy (guessed, no part is above 12: ...)\n" in text
+    assert "## Decisions" not in render_stats([SOURCE], TURNS, SEGMENTS)

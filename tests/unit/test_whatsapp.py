@@ -763,3 +763,22 @@ def test_parse_agrees_with_the_oracle_on_messy_exports(tmp_path_factory, case, t
     assert result.units_read == line_count(text)
     senders = result.table.column("sender").combine_chunks()
     assert result.table.column("is_self").to_pylist() == match_self(senders, me).to_pylist()
+
+
+@pytest.mark.parametrize(
+    ("lines", "order", "evidence"),
+    [
+        (["13/06/2018, 21:25 - A: x", "14/06/2018, 21:26 - B: y"], "dmy", "certain: a first part is above 12"),
+        (["06/13/2018, 21:25 - A: x", "06/14/2018, 21:26 - B: y"], "mdy", "certain: a second part is above 12"),
+        (["03/01/2018, 21:25 - A: x", "03/02/2018, 21:26 - B: y"], "mdy", "the second part changes more often"),
+        (["01/03/2018, 21:25 - A: x", "01/03/2018, 21:26 - B: y"], "dmy", "day first by default"),
+    ],
+)
+def test_the_date_order_decision_and_its_evidence_are_reported(tmp_path, lines, order, evidence) -> None:
+    path = tmp_path / "chat.txt"
+    path.write_text("\n".join(lines) + "\n")
+    note = parse(spec(path)).notes["date_order"]
+    assert note.startswith(f"{order} (") and evidence in note
+    assert parse(spec(path, date_order=order)).notes["date_order"] == (
+        f"{order} (set in the config)"
+    )

@@ -22,6 +22,13 @@ def render_stats(sources: list[dict], turns: dict, segments: dict, redaction: di
             f"{r['own_messages']} | {r['conversations']} | "
             f"{r.get('excluded_messages', 0)} / {r.get('excluded_conversations', 0)} |"
         )
+    notes = [
+        f"- {r['source']}: {key.replace('_', ' ')} {value}"
+        for r in sorted(sources, key=lambda r: r["source"])
+        for key, value in r.get("notes", {}).items()
+    ]
+    if notes:
+        lines += ["", "## Decisions taken while reading", "", *notes]
     if redaction is not None:
         lines += ["", "## Redaction", "", *redaction_lines(redaction)]
     dropped = ", ".join(f"{k} {v}" for k, v in turns["messages_dropped"].items()) or "none"

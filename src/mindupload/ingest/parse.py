@@ -80,4 +80,5 @@ def report(spec: SourceSpec, result: ParseResult, table: pa.Table) -> dict:
         "own_messages": pc.sum(is_self).as_py() or 0,
         "conversations": pc.count_distinct(table.column("conversation_id")).as_py(),
         "kinds": dict(sorted(kinds.items())),
+        "notes": result.notes,
     }

@@ -63,6 +63,7 @@ class ParseResult:
     units_read: int  # lines (text formats) or records (JSON formats) read
     bad_lines: list[int] = field(default_factory=list)  # 1-based lines/records that could not be read
     unit: str = "line"
+    notes: dict[str, str] = field(default_factory=dict)  # decisions the parser took, e.g. a date order (no text)
 
 
 def parser_for(spec: SourceSpec) -> Callable[[SourceSpec], ParseResult]:

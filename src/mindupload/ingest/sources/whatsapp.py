@@ -149,25 +149,30 @@ def parse(spec: SourceSpec) -> ParseResult:
     names each chat file). Lines are numbered as if the chats followed each other in that order."""
     _check_options(spec)
     chats = _load(spec.path)
-    tables, bad, lines = [], [], 0
+    tables, bad, lines, orders = [], [], 0, []
     for n, (where, text) in enumerate(chats, 1):
         conversation = spec.name if len(chats) == 1 else f"{spec.name}:{n}"
         if len(chats) > 1:
             log.info("%s: chat %s is conversation %s", spec.path, where.removeprefix(f"{spec.path}:"), conversation)
-        table, bad_lines = _parse_text(spec, text, where, conversation)
+        table, bad_lines, order = _parse_text(spec, text, where, conversation)
+        orders.append(order)
         tables.append(table)
         bad += [lines + line for line in bad_lines]
         lines += text.lines
-    return ParseResult(table=pa.concat_tables(tables), units_read=lines, bad_lines=bad)
+    notes = {"date_order": "; ".join(f"{order} ({evidence})" for order, evidence in dict.fromkeys(orders))}
+    return ParseResult(table=pa.concat_tables(tables), units_read=lines, bad_lines=bad, notes=notes)
 
 
-def _parse_text(spec: SourceSpec, text: _Text, where: str, conversation: str) -> tuple[pa.Table, list[int]]:
+def _parse_text(
+    spec: SourceSpec, text: _Text, where: str, conversation: str
+) -> tuple[pa.Table, list[int], tuple[str, str]]:
     layout = _learn_layout(text, where)
     headers = _scan_headers(text, layout)
     msgs = _messages(text, headers, layout, spec.date_order)
     bodies = _bodies(text, msgs, layout)
     utc = _to_utc(msgs.local_seconds, spec.timezone)
-    return _table(spec, text, bodies, utc, conversation), msgs.bad_lines
+    order = (msgs.date_order, msgs.date_order_evidence)
+    return _table(spec, text, bodies, utc, conversation), msgs.bad_lines, order
 
 
 def _check_options(spec: SourceSpec) -> None:
@@ -608,13 +613,16 @@ class _Messages:
     end: np.ndarray  # byte where the body ends: the "\n" before the next header
     local_seconds: np.ndarray  # local wall-clock time, as seconds since 1970-01-01
     bad_lines: list[int]
+    date_order: str  # dmy | mdy | ymd
+    date_order_evidence: str  # why (set by the user, or what in the file decided it)
 
 
 def _messages(text: _Text, headers: _Headers, layout: _Layout, order: str) -> _Messages:
     """A message per header line, up to the next one; those with impossible dates become bad lines."""
     values = headers.values
+    evidence = "set in the config"
     if order == "auto":
-        order = _infer_date_order(values["d1"], values["d2"], values["d3"], layout.year_first)
+        order, evidence = _infer_date_order(values["d1"], values["d2"], values["d3"], layout.year_first)
     parts = _in_chunks(lambda r: _local_seconds({k: v[r] for k, v in values.items()}, order), len(values["d1"]))
     local = np.concatenate([np.zeros(0, np.int64), *(p[0] for p in parts)])
     valid = np.concatenate([np.zeros(0, bool), *(p[1] for p in parts)])
@@ -629,6 +637,8 @@ def _messages(text: _Text, headers: _Headers, layout: _Layout, order: str) -> _M
         end=text.newlines[last],
         local_seconds=local,
         bad_lines=bad,
+        date_order=order,
+        date_order_evidence=evidence,
     )
 
 
@@ -660,22 +670,36 @@ def _local_seconds(values: dict[str, np.ndarray], order: str) -> tuple[np.ndarra
     return days.astype(np.int64) * 86400 + (hour * 3600 + minute * 60 + second), valid
 
 
-def _infer_date_order(d1: np.ndarray, d2: np.ndarray, d3: np.ndarray, year_first: bool) -> str:
-    """A file's day/month order: a first part above 12 means day first; otherwise the part that goes down
-    between consecutive headers within a year is the day; otherwise the one that changes more often."""
+def _infer_date_order(d1: np.ndarray, d2: np.ndarray, d3: np.ndarray, year_first: bool) -> tuple[str, str]:
+    """A file's day/month order and the evidence for it: a first part above 12 means day first; otherwise the
+    part that goes down between consecutive headers within a year is the day; otherwise the one that changes
+    more often. Only the first two are certain: the stats show which one decided."""
     if year_first:
-        return "ymd"
+        return "ymd", "the year comes first"
     d1, d2 = d1.astype(np.int16), d2.astype(np.int16)
     if (d1 > 12).any():
-        return "dmy"
+        return "dmy", "certain: a first part is above 12"
     if (d2 > 12).any():
-        return "mdy"
+        return "mdy", "certain: a second part is above 12"
     same_year = d3[1:] == d3[:-1]
     down = [np.count_nonzero((d[1:] < d[:-1]) & same_year) for d in (d1, d2)]
     if down[0] != down[1]:
-        return "dmy" if down[0] > down[1] else "mdy"
+        day = 0 if down[0] > down[1] else 1
+        return ("dmy", "mdy")[day], (
+            f"guessed, no part is above 12: from one line to the next within a year, the {('first', 'second')[day]}"
+            f" part goes down {down[day]} times (as days do at a new month), the other {down[1 - day]} times; "
+            "set `date_order` if dates look wrong"
+        )
     changes = [np.count_nonzero(d[1:] != d[:-1]) for d in (d1, d2)]
-    return "mdy" if changes[1] > changes[0] else "dmy"
+    if changes[1] > changes[0]:
+        return "mdy", (
+            f"guessed, no part is above 12: the second part changes more often ({changes[1]} against "
+            f"{changes[0]} times); set `date_order` if dates look wrong"
+        )
+    return "dmy", (
+        "guessed, no part is above 12 and neither part tells: day first by default; set `date_order` if dates "
+        "look wrong"
+    )
 
 
 def _days_in_month(year: np.ndarray, month: np.ndarray) -> np.ndarray:
