@@ -58,3 +58,11 @@ def test_a_parsers_decisions_are_listed_with_their_evidence():
     text = render_stats([source, SOURCE | {"source": "other"}], TURNS, SEGMENTS)
     assert "## Decisions taken while reading\n\n- chat: date order mdy (guessed, no part is above 12: ...)\n" in text
     assert "## Decisions" not in render_stats([SOURCE], TURNS, SEGMENTS)
+
+
+def test_group_conversations_are_counted_per_source():
+    kept = SOURCE | {"group_conversations": 1, "group_chats": "included", "excluded_group_messages": 0}
+    out = SOURCE | {"source": "tg", "group_conversations": 1, "group_chats": "excluded", "excluded_group_messages": 9}
+    text = render_stats([kept, out], TURNS, SEGMENTS)
+    assert "- chat: 1 of 1 conversation(s) are group chats" in text
+    assert "- tg: 1 group conversation(s) left out (9 messages; group_chats: false); 1 kept" in text

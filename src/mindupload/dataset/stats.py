@@ -22,6 +22,14 @@ def render_stats(sources: list[dict], turns: dict, segments: dict, redaction: di
             f"{r['own_messages']} | {r['conversations']} | "
             f"{r.get('excluded_messages', 0)} / {r.get('excluded_conversations', 0)} |"
         )
+    lines += [
+        f"- {r['source']}: {r['group_conversations']} of {r['conversations']} conversation(s) are group chats"
+        if r["group_chats"] == "included"
+        else f"- {r['source']}: {r['group_conversations']} group conversation(s) left out "
+        f"({r['excluded_group_messages']} messages; group_chats: false); {r['conversations']} kept"
+        for r in sorted(sources, key=lambda r: r["source"])
+        if "group_conversations" in r
+    ]
     notes = [
         f"- {r['source']}: {key.replace('_', ' ')} {value}"
         for r in sorted(sources, key=lambda r: r["source"])

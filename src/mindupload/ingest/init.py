@@ -197,6 +197,12 @@ def render_config(exports: list[Export], proposal: Proposal, folder: Path, zone:
             f"    # (guessed from this computer{'' if zone != 'UTC' else ': none found'}); others ignore it.",
             f"    timezone: {q(zone)}",
         ]
+        if export.group_conversations:
+            lines += [
+                f"    # {export.group_conversations} group conversation(s): each other person gets a label of their",
+                "    # own (friend, friend 2, ...); to leave them out:",
+                "    # group_chats: false",
+            ]
         if export.path in proposal.unmatched:
             lines += ["    # None of the names in `me` writes here: add the one you write under.", "    # me: []"]
     lines += [

@@ -39,6 +39,7 @@ class SourceSpec:
     max_bad_fraction: float = 0.0  # share of lines/records that may be skipped before the run fails
     exclude_contacts: tuple[str, ...] = ()  # sender names whose messages are dropped after parsing
     exclude_conversations: tuple[str, ...] = ()  # conversation ids dropped whole after parsing
+    group_chats: bool = True  # keep conversations where more than one other person writes
 
     @classmethod
     def from_config(cls, config: dict, name: str) -> SourceSpec:
@@ -54,6 +55,7 @@ class SourceSpec:
             max_bad_fraction=float(src["max_bad_fraction"]),
             exclude_contacts=tuple(config["privacy"]["exclude_contacts"]),
             exclude_conversations=tuple(config["privacy"]["exclude_conversations"]),
+            group_chats=config["group_chats"] if src.get("group_chats") is None else src["group_chats"],
         )
 
 
