@@ -22,7 +22,7 @@ def render_stats(sources: list[dict], turns: dict, segments: dict, redaction: di
             f"{r['own_messages']} | {r['conversations']} | "
             f"{r.get('excluded_messages', 0)} / {r.get('excluded_conversations', 0)} |"
         )
-    lines += [
+    lines += [""] + [
         f"- {r['source']}: {r['group_conversations']} of {r['conversations']} conversation(s) are group chats"
         if r["group_chats"] == "included"
         else f"- {r['source']}: {r['group_conversations']} group conversation(s) left out "

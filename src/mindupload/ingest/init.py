@@ -100,7 +100,9 @@ def read_export(path: Path, format_name: str) -> Export:
         return export
     days = pc.cast(table.column("timestamp"), pa.date32())
     export.first, export.last = pc.min(days).as_py(), pc.max(days).as_py()
-    written = table.append_column("day", days).filter(pc.not_equal(table.column("sender"), ""))
+    # Who writes: system notices (joins, the encryption notice, which iOS files under the other person) do not count.
+    writes = pc.and_(pc.not_equal(table.column("sender"), ""), pc.not_equal(table.column("kind"), "system"))
+    written = table.append_column("day", days).filter(writes)
     stats = written.group_by("sender").aggregate([([], "count_all"), ("day", "min"), ("day", "max")]).to_pylist()
     export.senders = sorted(
         ((row["sender"], row["count_all"], row["day_min"], row["day_max"]) for row in stats),
