@@ -11,7 +11,11 @@ from mindupload.config.workflow import check_config_file
 check_config_file("config/config.yaml")
 
 
-configfile: "config/config.yaml"
+# The bundled example; a config given with `--configfile` replaces it (never merges with it), so the
+# example's chats never join a user's dataset. The schema fills every key a config leaves out.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"

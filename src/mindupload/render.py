@@ -47,6 +47,29 @@ class Identity:
     def system(self) -> str:
         return self.system_prompt.format(me=self.name, other=self.other_label)
 
+    def labels(self, conversations: Sequence[str], senders: Sequence[str], is_self: Sequence[bool]) -> list[str]:
+        """The label before each turn. In a conversation, each other sender keeps one label, distinct from the
+        others': `friend`, `friend 2`, ... in the order they first speak (or their names with
+        `use_real_names`), so a group chat never reads as one person talking to themselves."""
+        seen: dict[str, dict[str, str]] = {}
+        out = []
+        for conversation, sender, own in zip(conversations, senders, is_self, strict=True):
+            if own or self.use_real_names:
+                out.append(self.speaker(sender, own))
+                continue
+            labels = seen.setdefault(conversation, {})
+            if sender not in labels:
+                labels[sender] = self.other_label if not labels else f"{self.other_label} {len(labels) + 1}"
+            out.append(labels[sender])
+        return out
+
+    def is_other_label(self, label: str) -> bool:
+        """A label `labels` gives someone else (any name, with `use_real_names`)."""
+        if label == self.name:
+            return False
+        number = label.removeprefix(f"{self.other_label} ")
+        return self.use_real_names or label == self.other_label or (number != label and number.isdigit())
+
 
 @dataclass(frozen=True)
 class Markers:

@@ -179,6 +179,24 @@ def test_replies_resolve_within_their_conversation_only(tmp_path, caplog):
     assert "1 replies name an id that no message in the same conversation has" in caplog.text
 
 
+def test_messages_without_ids_reply_to_nothing(tmp_path, caplog):
+    """Rows without `id` (or with some ids missing) must not match each other's missing ids."""
+    content = "sender,timestamp,text,id,reply_to\nA,1,first,,\nB,2,second,,\nA,3,third,7,\nB,4,fourth,,7\n"
+    path = write(tmp_path, "chat.csv", content)
+
+    result = parse(path)
+
+    assert column(result, "reply_to") == [None, None, None, 2]
+    assert "replies name an id" not in caplog.text
+
+
+def test_a_file_without_id_columns_has_no_replies_and_no_warning(tmp_path, caplog):
+    path = write(tmp_path, "chat.csv", "sender,timestamp,text\nA,1,a\nB,2,b\nA,3,c\n")
+
+    assert column(parse(path), "reply_to") == [None, None, None]
+    assert "replies" not in caplog.text
+
+
 def test_blank_lines_and_crlf_line_ends_are_fine(tmp_path):
     path = tmp_path / "chat.csv"
     path.write_bytes(b'\xef\xbb\xbfsender,timestamp,text\r\n\r\nAna,1,hi\r\nBen,2,"two\r\nlines"\r\n\r\n')

@@ -98,6 +98,21 @@ def test_other_names_become_the_label_but_never_the_users_own():
     ]
 
 
+def test_a_sender_named_with_an_emoji_leaves_that_emoji_alone():
+    """Contacts saved as 🤓 or ❤️ are common: only word-like names are replaced."""
+    table = make_messages(
+        [
+            ("c", "🤓", False, "see you 🤓 ❤️"),
+            ("c", "❤️", False, "❤️❤️"),
+            ("c", "Elijah Moreau", True, "love you ❤️ 🤓"),
+            ("c", "Mum ❤️", False, "Mum ❤️ here"),
+        ]
+    )
+    redacted, _ = redact_table(table, options())
+    assert redacted.column("text").to_pylist() == ["see you 🤓 ❤️", "❤️❤️", "love you ❤️ 🤓", "friend here"]
+    assert name_terms(["🤓", "❤️", "12345", "Mum ❤️"], []) == ["Mum", "Mum ❤️"]
+
+
 def test_names_are_left_alone_with_real_names_or_when_turned_off():
     cfg = config.validate({"me": ["Eli"], "sources": {"a": {"path": "x"}}, "identity": {"use_real_names": True}})
     assert RedactOptions.from_config(cfg).name_label == ""

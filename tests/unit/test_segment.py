@@ -149,3 +149,32 @@ def test_no_segment_exceeds_sequence_len_by_the_real_tokenizer(tiny_tokenizer, s
     ) == report["own_turns"]
     if sequence_len == 40:
         assert report["segments_dropped_for_length"] > 0
+
+
+def test_each_other_speaker_of_a_group_keeps_a_distinct_label():
+    """`friend`, `friend 2`, ... in the order they first speak, per conversation; real names when asked."""
+    group = [("Anna", "hi all"), ("Bob", "hey"), ("Elijah", "hello you two"), ("Anna", "how are you"),
+             ("Elijah", "good")]  # fmt: skip
+    duo = [("Bob", "still there?"), ("Elijah", "yes")]
+    turns = turns_of([group, duo], validation_fraction=0)
+    options = SegmentOptions(seed=1, min_turns=10, max_turns=10)
+    lines, _ = build_segments(turns, ME, MARKERS, options, None)
+    text = "".join(seg["text"] for line in lines["train"] for seg in json.loads(line)["segments"])
+    assert "friend: hi all\nfriend 2: hey" in text
+    assert "\nElijah: hello you two\nfriend: how are you" in text
+    assert "friend: still there?" in text  # Bob is the first other speaker of the other chat
+    real = Identity(name="Elijah", use_real_names=True)
+    lines, _ = build_segments(turns, real, MARKERS, options, None)
+    assert "Anna: hi all\nBob: hey" in "".join(json.loads(line)["segments"][0]["text"] for line in lines["train"])
+
+
+def test_labels_are_recognised_as_someone_elses():
+    assert [ME.is_other_label(label) for label in ("friend", "friend 2", "friend 12", "Elijah", "friendly", "Bob")] == [
+        True,
+        True,
+        True,
+        False,
+        False,
+        False,
+    ]
+    assert Identity(name="Elijah", use_real_names=True).is_other_label("Bob")

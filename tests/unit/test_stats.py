@@ -50,3 +50,26 @@ def test_stats_show_what_a_parser_noted_about_an_export():
     text = render_stats([SOURCE, noted], TURNS, SEGMENTS)
     assert "\n- dc: Discord data package: it holds only your own messages.\n" in text
     assert "- chat:" not in text
+
+
+def test_an_empty_validation_set_is_said_plainly():
+    assert "validation.jsonl is empty" not in render_stats([SOURCE], TURNS, SEGMENTS)
+    empty = SEGMENTS | {"segments": {"train": 2}}
+    assert "- **validation.jsonl is empty**: no held-out own turn answers someone" in render_stats(
+        [SOURCE], TURNS, empty
+    )
+
+
+def test_a_parsers_decisions_are_listed_with_their_evidence():
+    source = SOURCE | {"notes": ["date order mdy (guessed, no part is above 12: ...)"]}
+    text = render_stats([source, SOURCE | {"source": "other"}], TURNS, SEGMENTS)
+    assert "## Noted while reading\n\n- chat: date order mdy (guessed, no part is above 12: ...)\n" in text
+    assert "## Noted" not in render_stats([SOURCE], TURNS, SEGMENTS)
+
+
+def test_group_conversations_are_counted_per_source():
+    kept = SOURCE | {"group_conversations": 1, "group_chats": "included", "excluded_group_messages": 0}
+    out = SOURCE | {"source": "tg", "group_conversations": 1, "group_chats": "excluded", "excluded_group_messages": 9}
+    text = render_stats([kept, out], TURNS, SEGMENTS)
+    assert "- chat: 1 of 1 conversation(s) are group chats" in text
+    assert "- tg: 1 group conversation(s) left out (9 messages; group_chats: false); 1 kept" in text

@@ -74,3 +74,27 @@ def test_validation_is_the_latest_part_of_each_conversation_and_starts_with_cont
         assert not mine.column("is_self")[first_val].as_py()
         ts = mine.column("timestamp").to_pylist()
         assert max(ts[:first_val]) < min(ts[first_val:])
+
+
+def short_chats(n: int, turns_each: int = 4):
+    """`n` conversations of a few turns each (other, own, ...), conversation i later than i - 1."""
+    return [
+        (f"c{i:02d}", "Eli" if t % 2 else "Anna", bool(t % 2), f"{i}-{t}", "text", 60 * i + t)
+        for i in range(n)
+        for t in range(turns_each)
+    ]
+
+
+def test_many_short_conversations_hold_out_whole_recent_conversations():
+    """Conversations under 1 / validation_fraction turns hold out nothing on their own: validation would be
+    empty. Whole conversations are held out instead, the latest first, to about the fraction."""
+    turns, report = build_turns(make_messages(short_chats(30)), TurnOptions(validation_fraction=0.1))
+    validation = turns.filter(pc.equal(turns.column("split"), "validation"))
+    held = sorted(set(validation.column("conversation_id").to_pylist()))
+    assert held == ["c27", "c28", "c29"]  # 12 turns of 120: the three latest conversations
+    assert report["validation_turns"] == 12 and report["validation_own_turns"] == 6
+
+
+def test_too_little_data_for_one_validation_example_holds_out_nothing():
+    _, report = build_turns(make_messages(short_chats(3)), TurnOptions(validation_fraction=0.1))
+    assert report["validation_turns"] == 0  # 12 turns: a tenth is not even one example

@@ -9,6 +9,7 @@ Each fixture `tests/fixtures/whatsapp/NAME.txt` has its expected parse in `NAME.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import zipfile
 from dataclasses import dataclass
@@ -18,13 +19,14 @@ from itertools import pairwise
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pyarrow.compute as pc
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from mindupload.errors import ParseError, UserError
 from mindupload.ingest.parse import ingest
-from mindupload.ingest.sources import SourceSpec, match_self
+from mindupload.ingest.sources import ParseResult, SourceSpec, match_self
 from mindupload.ingest.sources.whatsapp import parse, sniff
 from mindupload.ingest.table import MESSAGE_SCHEMA, conform
 
@@ -199,6 +201,39 @@ def test_zip_exports_are_read_in_place(tmp_path: Path, member: str) -> None:
     assert sniff(path)
     assert rows(parse(spec(path))) == rows(parse(spec(source)))
     assert [p.name for p in tmp_path.iterdir()] == ["export.zip"]  # nothing extracted
+
+
+def test_a_localized_chat_name_beside_another_txt_is_found(tmp_path: Path) -> None:
+    """Spanish phones write "Chat de WhatsApp con X.txt"; a .txt sent in the chat is not a chat."""
+    source = FIXTURES / "android_spanish_am_pm.txt"
+    members = {
+        "notas de la reunión.txt": b"llevar pan\ncomprar fruta\n",
+        "Chat de WhatsApp con Ana.txt": source.read_bytes(),
+    }
+    path = zipped(tmp_path, members)
+    assert sniff(path)
+    result = parse(spec(path))
+    assert rows(result) == rows(parse(spec(source)))
+    assert set(result.table.column("conversation_id").to_pylist()) == {"chat"}
+
+
+def test_every_chat_in_a_zip_is_its_own_conversation(tmp_path: Path, caplog) -> None:
+    first, second = FIXTURES / "ios_year_first.txt", FIXTURES / "android_german.txt"
+    path = zipped(tmp_path, {"WhatsApp Chat with Bob.txt": first.read_bytes(), "_chat.txt": second.read_bytes()})
+    with caplog.at_level(logging.INFO):
+        result = parse(spec(path))
+    table = result.table
+    conversations = table.column("conversation_id").to_pylist()
+    assert sorted(set(conversations)) == ["chat:1", "chat:2"]
+    one = table.filter(pc.equal(table.column("conversation_id"), "chat:1"))
+    two = table.filter(pc.equal(table.column("conversation_id"), "chat:2"))
+    assert rows(ParseResult(one, 0)) == rows(parse(spec(first)))
+    assert rows(ParseResult(two, 0)) == rows(parse(spec(second)))
+    assert one.column("message_id").to_pylist() == list(range(one.num_rows))
+    assert result.units_read == len(first.read_bytes().splitlines()) + len(second.read_bytes().splitlines())
+    assert "export.zip: chat WhatsApp Chat with Bob.txt is conversation chat:1" in caplog.text
+    assert "is conversation chat:2" in caplog.text
+    conform(table)
 
 
 def test_zip_without_a_chat_is_refused(tmp_path: Path) -> None:
@@ -728,3 +763,20 @@ def test_parse_agrees_with_the_oracle_on_messy_exports(tmp_path_factory, case, t
     assert result.units_read == line_count(text)
     senders = result.table.column("sender").combine_chunks()
     assert result.table.column("is_self").to_pylist() == match_self(senders, me).to_pylist()
+
+
+@pytest.mark.parametrize(
+    ("lines", "order", "evidence"),
+    [
+        (["13/06/2018, 21:25 - A: x", "14/06/2018, 21:26 - B: y"], "dmy", "certain: a first part is above 12"),
+        (["06/13/2018, 21:25 - A: x", "06/14/2018, 21:26 - B: y"], "mdy", "certain: a second part is above 12"),
+        (["03/01/2018, 21:25 - A: x", "03/02/2018, 21:26 - B: y"], "mdy", "the second part changes more often"),
+        (["01/03/2018, 21:25 - A: x", "01/03/2018, 21:26 - B: y"], "dmy", "day first by default"),
+    ],
+)
+def test_the_date_order_decision_and_its_evidence_are_reported(tmp_path, lines, order, evidence) -> None:
+    path = tmp_path / "chat.txt"
+    path.write_text("\n".join(lines) + "\n")
+    (note,) = parse(spec(path)).notes
+    assert note.startswith(f"date order {order} (") and evidence in note
+    assert parse(spec(path, date_order=order)).notes == [f"date order {order} (set in the config)"]

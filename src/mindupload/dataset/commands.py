@@ -43,6 +43,8 @@ def cmd_segment(args: argparse.Namespace) -> None:
     report["provenance"] = provenance.collect(tokenizer.identity(args.base_model))
     write_json(report, args.report)
     log.info("segments: %s; own-turn coverage %.1f%%", report["segments"], 100 * report["own_turn_coverage"])
+    if not report["segments"].get("validation", 0):
+        log.warning("validation.jsonl is empty: no held-out own turn answers someone (see results/dataset/stats.md)")
 
 
 def cmd_stats(args: argparse.Namespace) -> None:

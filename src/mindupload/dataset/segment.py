@@ -104,9 +104,12 @@ class Renderer:
     """Lays out segments of one turns table: each row's line rendered once, pieces by `render.layout`."""
 
     def __init__(self, turns: pa.Table, identity: Identity, markers: Markers):
-        who = list(zip(turns.column("sender").to_pylist(), turns.column("is_self").to_pylist(), strict=True))
-        labels = {key: identity.speaker(*key) for key in set(who)}
-        self.lines = [line(labels[key], text) for key, text in zip(who, turns.column("text").to_pylist(), strict=True)]
+        labels = identity.labels(
+            turns.column("conversation_id").to_pylist(),
+            turns.column("sender").to_pylist(),
+            turns.column("is_self").to_pylist(),
+        )
+        self.lines = [line(label, text) for label, text in zip(labels, turns.column("text").to_pylist(), strict=True)]
         self.opening = head(identity, markers)
         self.eos = markers.eos
 

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from mindupload import provenance
 
+EMPTY_VALIDATION = (
+    "- **validation.jsonl is empty**: no held-out own turn answers someone (too little data, or "
+    "`split.validation_fraction` is 0), so nothing measures the model on conversations it has not seen"
+)
+
 
 def render_stats(sources: list[dict], turns: dict, segments: dict, redaction: dict | None = None) -> str:
     """Markdown from the stage reports: one per export, then the redaction, turns and segments stages."""
@@ -19,11 +24,19 @@ def render_stats(sources: list[dict], turns: dict, segments: dict, redaction: di
             f"{r['own_messages']} | {r['conversations']} | "
             f"{r.get('excluded_messages', 0)} / {r.get('excluded_conversations', 0)} |"
         )
+    lines += [""] + [
+        f"- {r['source']}: {r['group_conversations']} of {r['conversations']} conversation(s) are group chats"
+        if r["group_chats"] == "included"
+        else f"- {r['source']}: {r['group_conversations']} group conversation(s) left out "
+        f"({r['excluded_group_messages']} messages; group_chats: false); {r['conversations']} kept"
+        for r in sorted(sources, key=lambda r: r["source"])
+        if "group_conversations" in r
+    ]
     notes = [
         f"- {r['source']}: {note}" for r in sorted(sources, key=lambda r: r["source"]) for note in r.get("notes", ())
     ]
     if notes:
-        lines += ["", *notes]
+        lines += ["", "## Noted while reading", "", *notes]
     warnings = [line for r in sorted(sources, key=lambda r: r["source"]) for line in warning_lines(r)]
     if warnings:
         lines += ["", "Warnings (counts only; see docs/privacy.md for why nothing is quoted):", "", *warnings]
@@ -42,6 +55,7 @@ def render_stats(sources: list[dict], turns: dict, segments: dict, redaction: di
         "## Segments",
         "",
         f"- train: {per_split.get('train', 0)}, validation: {per_split.get('validation', 0)}",
+        *([EMPTY_VALIDATION] if not per_split.get("validation", 0) else []),
         f"- own-turn coverage: {100 * segments['own_turn_coverage']:.1f}% "
         f"({segments['own_turns_in_segments']} of {segments['own_turns']} own turns are trained)",
         f"- own turns opening a session (no context, not trained): {segments['own_turns_without_context']}",

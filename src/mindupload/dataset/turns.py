@@ -135,7 +135,10 @@ def split_by_time(turns: pa.Table, validation_fraction: float) -> pa.Array:
     """The latest `validation_fraction` of each conversation's turns -> validation, the rest -> train.
 
     The cut moves forward past own turns so that validation starts with someone else's turn: an own turn
-    at the very start of validation would have no context and be wasted.
+    at the very start of validation would have no context and be wasted. Conversations shorter than
+    1 / validation_fraction turns hold out nothing this way; when that leaves validation without a single own
+    turn (many short chats), whole conversations are held out instead, the most recent first, until about
+    `validation_fraction` of all turns are held out, as long as at least one conversation stays for training.
     """
     n = turns.num_rows
     split = np.full(n, "train", dtype=object)
@@ -149,7 +152,29 @@ def split_by_time(turns: pa.Table, validation_fraction: float) -> pa.Array:
         while cut < end and is_self[cut]:
             cut += 1
         split[cut:end] = "validation"
+    target = int(n * validation_fraction)
+    if target >= MIN_HELD_TURNS and not (is_self & (split == "validation")).any():
+        _hold_out_whole_conversations(turns, split, is_self, conv_start, conv_end, target)
     return pa.array(split, pa.string())
+
+
+MIN_HELD_TURNS = 2  # someone's turn and an own answer: the least one validation example holds
+
+
+def _hold_out_whole_conversations(
+    turns: pa.Table, split: np.ndarray, is_self: np.ndarray, starts: np.ndarray, ends: np.ndarray, target: int
+) -> None:
+    last = turns.column("timestamp").cast(pa.int64()).to_numpy(zero_copy_only=False)[ends - 1]
+    # A conversation helps validation only with an own turn after someone else's (an answer to score).
+    answered = [bool(is_self[start + 1 : end].any()) for start, end in zip(starts, ends, strict=True)]
+    held, kept = 0, len(starts)
+    for i in np.argsort(-last, kind="stable"):
+        if held >= target or kept == 1:
+            break
+        if answered[i]:
+            split[starts[i] : ends[i]] = "validation"
+            held += ends[i] - starts[i]
+            kept -= 1
 
 
 def change_points(column: pa.ChunkedArray | pa.Array | np.ndarray) -> np.ndarray:
@@ -176,6 +201,7 @@ def turn_report(messages: pa.Table, kept: pa.Table, dropped: dict, turns: pa.Tab
         "turns": turns.num_rows,
         "own_turns": pc.sum(is_self).as_py() or 0,
         "validation_turns": pc.sum(pc.equal(split, "validation")).as_py() or 0,
+        "validation_own_turns": pc.sum(pc.and_(is_self, pc.equal(split, "validation"))).as_py() or 0,
         "sessions": int(
             np.sum(change_points(turns.column("conversation_id")) | change_points(turns.column("session")))
         ),

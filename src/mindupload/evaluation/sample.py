@@ -65,19 +65,13 @@ def _from_example(segments: list[dict], identity: Identity, markers: Markers) ->
     turns: list[Turn] = []
     for line in text[len(head) :].split("\n"):
         speaker, sep, said = line.partition(": ")
-        if sep and _is_other(speaker, identity):
+        if sep and identity.is_other_label(speaker):
             turns.append(Turn(speaker, False, said))
         elif turns:
             turns[-1] = Turn(turns[-1].speaker, False, f"{turns[-1].text}\n{line}")
     own = segments[1]["text"].removesuffix(markers.eos).strip("\n")
     actual = own.removeprefix(f"{identity.name}: ")
     return Prompt(tuple(turns), actual) if turns else None
-
-
-def _is_other(speaker: str, identity: Identity) -> bool:
-    if speaker == identity.name:
-        return False
-    return identity.use_real_names or speaker == identity.other_label
 
 
 # ---------------------------------------------------------------- the stage

@@ -1,4 +1,5 @@
-"""`mindupload parse` and `combine`: the ingest stage's commands (workflow/rules/ingest.smk)."""
+"""`mindupload parse` and `combine`: the ingest stage's commands (workflow/rules/ingest.smk); `init`, which
+writes a first config from a folder of exports."""
 
 from __future__ import annotations
 
@@ -41,7 +42,24 @@ def cmd_combine(args: argparse.Namespace) -> None:
     log.info("combined %d tables: %d messages", len(args.tables), combined.num_rows)
 
 
+def cmd_init(args: argparse.Namespace) -> None:
+    from mindupload.ingest.init import init
+
+    init(Path(args.folder), Path(args.output), args.force)
+
+
 def register(sub) -> None:
+    p = sub.add_parser(
+        "init",
+        help="list who writes in each export of a folder and write a first config (my-config.yaml)",
+        description="Find every chat export in FOLDER, print each one's senders with message counts and dates "
+        "(on this terminal only), propose `me`, and write a config listing every export.",
+    )
+    p.add_argument("folder", nargs="?", default="data", help="where your exports are (default: data)")
+    p.add_argument("--output", "-o", default="my-config.yaml", help="the config to write (default: my-config.yaml)")
+    p.add_argument("--force", action="store_true", help="replace the output file if it exists")
+    p.set_defaults(func=cmd_init)
+
     p = sub.add_parser("parse", help="one chat export -> normalized message table (Parquet)")
     p.add_argument("--spec", required=True, help="the source as JSON (SourceSpec fields) or an env: reference")
     p.add_argument("--table", required=True)

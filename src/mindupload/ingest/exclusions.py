@@ -65,3 +65,16 @@ def _only_excluded_others(table: pa.Table, by_contact: pa.ChunkedArray) -> pa.Ch
     whole = pc.and_(per_conversation.column("excluded_any"), pc.invert(per_conversation.column("kept_other_any")))
     ids = pc.filter(per_conversation.column("conversation_id"), whole)
     return pc.is_in(table.column("conversation_id"), value_set=ids.combine_chunks())
+
+
+def group_conversations(table: pa.Table) -> list[str]:
+    """Ids of the conversations where more than one other person writes (system notices do not count)."""
+    writes = pc.and_(pc.invert(table.column("is_self")), pc.not_equal(table.column("kind"), "system"))
+    writes = pc.and_(writes, pc.not_equal(table.column("sender"), ""))
+    others = table.filter(writes).group_by("conversation_id").aggregate([("sender", "count_distinct")])
+    groups = others.filter(pc.greater(others.column("sender_count_distinct"), 1))
+    return sorted(groups.column("conversation_id").to_pylist())
+
+
+def without_conversations(table: pa.Table, conversations: Collection[str]) -> pa.Table:
+    return table.filter(pc.invert(_is_listed(table.column("conversation_id"), [*conversations])))

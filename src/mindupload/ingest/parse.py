@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 
 from mindupload.errors import ParseError, UserError
 from mindupload.ingest import table as messages
-from mindupload.ingest.exclusions import Excluded, exclude
+from mindupload.ingest.exclusions import Excluded, exclude, group_conversations, without_conversations
 from mindupload.ingest.sources import ParseResult, SourceSpec, parser_for
 
 log = logging.getLogger(__name__)
@@ -36,8 +36,9 @@ def ingest(spec: SourceSpec) -> tuple[pa.Table, dict]:
         raise UserError(
             f"{spec.path}: no message is left to train on: {_counts_text(oddities)}. Is this the right file?"
         )
+    table, groups = decide_groups(spec, table)
     check_self_found(spec, table)
-    return table, {**report(spec, result, table), **excluded_report(excluded), **oddities}
+    return table, {**report(spec, result, table), **excluded_report(excluded), **oddities, **groups}
 
 
 FUTURE_MARGIN_US = 86_400 * 1_000_000  # a day: time zones and clocks a little ahead are not "the future"
@@ -90,6 +91,22 @@ _WARNINGS = {
 def _counts_text(counts: dict) -> str:
     parts = [f"{n} {key.removeprefix('messages_').replace('_', ' ')}" for key, n in counts.items() if n]
     return ", ".join(parts) or "nothing readable"
+
+
+def decide_groups(spec: SourceSpec, table: pa.Table) -> tuple[pa.Table, dict]:
+    """Group conversations (more than one other person) kept or dropped whole, as `group_chats` says."""
+    groups = group_conversations(table)
+    counts = {"group_conversations": len(groups), "group_chats": "included" if spec.group_chats else "excluded"}
+    if spec.group_chats or not groups:
+        return table, {**counts, "excluded_group_messages": 0}
+    kept = without_conversations(table, groups)
+    if kept.num_rows == 0:
+        raise UserError(
+            f"{spec.path}: every conversation of this export is a group chat, and `group_chats` is false for it. "
+            "Set `group_chats: true` for this source, or remove it from `sources:`."
+        )
+    log.info("%s: left out %d group conversation(s) (group_chats: false)", spec.path, len(groups))
+    return kept, {**counts, "excluded_group_messages": table.num_rows - kept.num_rows}
 
 
 def excluded_report(excluded: Excluded) -> dict:

@@ -162,13 +162,18 @@ class _Terms:
 
 
 def name_terms(other_names: Iterable[str], own_names: Iterable[str]) -> list[str]:
-    """Other people's sender names and their first names (3+ letters), minus anything that is the user's."""
+    """Other people's sender names and their first names (3+ letters), minus anything that is the user's.
+
+    Only word-like names: a contact saved as an emoji (🤓, ❤️) or as digits would otherwise turn every such
+    emoji or number in anyone's messages into the label.
+    """
     own = {n.casefold() for name in own_names for n in (name, *name.split()[:1])}
     terms: set[str] = set()
     for name in other_names:
         name = " ".join(name.split())
         first = name.split()[0] if name.split() else ""
-        candidates = [name] if name.casefold() not in own else []
+        word_like = any(c.isalpha() for c in name)
+        candidates = [name] if word_like and name.casefold() not in own else []
         plain = first.replace("-", "").replace("'", "")  # Jean-Luc, O'Neil
         if len(first) >= 3 and plain.isalpha() and first != name and first.casefold() not in own:
             candidates.append(first)

@@ -57,6 +57,7 @@ class SourceSpec:
     max_json_depth: int = 64
     max_archive_bytes: int = 4 << 30
     max_archive_ratio: float = 200
+    group_chats: bool = True  # keep conversations where more than one other person writes
 
     @classmethod
     def from_config(cls, config: dict, name: str) -> SourceSpec:
@@ -73,6 +74,7 @@ class SourceSpec:
             exclude_contacts=tuple(config["privacy"]["exclude_contacts"]),
             exclude_conversations=tuple(config["privacy"]["exclude_conversations"]),
             **{key: value for key, value in config["limits"].items() if key in LIMIT_KEYS},
+            group_chats=config["group_chats"] if src.get("group_chats") is None else src["group_chats"],
         )
 
 
@@ -82,7 +84,7 @@ class ParseResult:
     units_read: int  # lines (text formats) or records (JSON formats) read
     bad_lines: list[int] = field(default_factory=list)  # 1-based lines/records that could not be read
     unit: str = "line"
-    notes: list[str] = field(default_factory=list)  # what the stats should say about this export (no chat text)
+    notes: list[str] = field(default_factory=list)  # what the stats should say: decisions taken, caveats (no chat text)
 
 
 def parser_for(spec: SourceSpec) -> Callable[[SourceSpec], ParseResult]:

@@ -92,6 +92,7 @@ def to_messages(source: str, rows: pa.Table, me: Collection[str], self_ids: Coll
     """
     if rows.num_rows == 0:
         return messages.empty()
+    rows = _name_senders_by_id(rows)
     rows = rows.append_column("_row", pa.array(np.arange(rows.num_rows)))
     rows = rows.sort_by([("conversation", "ascending"), ("timestamp", "ascending"), ("_row", "ascending")])
     # Small integer codes for the conversations; sorted rows keep each conversation's codes together.
@@ -125,15 +126,47 @@ def _resolve_replies(rows: pa.Table, conversation: pa.Array, message_id: pa.Arra
         # Conversation codes hold no NUL, so "code NUL id" cannot collide across conversations.
         return pc.binary_join_element_wise(conversation, rows.column(ids), "\x00")
 
-    # skip_nulls: a message without a reply (null key) must not match a message without a native id.
+    # A row without an id (or without a reply) has a null key, and null keys never match each other.
     return pc.take(message_id, pc.index_in(keys("reply_to"), value_set=keys("native_id"), skip_nulls=True))
+
+
+def _name_senders_by_id(rows: pa.Table) -> pa.Table:
+    """Rows without a sender name (Telegram omits `from` on some messages) take the name their sender id has
+    on other rows (the most frequent one), else the id itself."""
+    sender, sender_id = rows.column("sender"), rows.column("sender_id")
+    unnamed = pc.or_(pc.is_null(sender), pc.equal(sender, ""))
+    if not pc.any(unnamed).as_py():
+        return rows
+    named = rows.select(["sender_id", "sender"]).filter(pc.and_(pc.invert(unnamed), pc.is_valid(sender_id)))
+    counts = named.group_by(["sender_id", "sender"]).aggregate([([], "count_all")]).to_pylist()
+    best: dict[str, tuple[int, str]] = {}
+    for row in counts:
+        best[row["sender_id"]] = max(best.get(row["sender_id"], (0, "")), (row["count_all"], row["sender"]))
+    ids = pa.array(list(best), pa.string())
+    names = pa.array([name for _, name in best.values()], pa.string())
+    known = pc.take(names, pc.index_in(sender_id, value_set=ids))
+    filled = pc.if_else(unnamed, pc.coalesce(known, sender_id, ""), sender)
+    return rows.set_column(rows.schema.get_field_index("sender"), "sender", filled)
+
+
+def self_id_forms(me: Collection[str]) -> list[str]:
+    """The sender ids an entry of `me` may name: itself, and `user123` for a bare Telegram id `123`."""
+    forms = []
+    for entry in me:
+        entry = entry.strip()
+        forms.append(entry)
+        if entry.isdigit():
+            forms.append(f"user{entry}")
+    return forms
 
 
 def _is_self(rows: pa.Table, me: Collection[str], self_ids: Collection[str]) -> pa.ChunkedArray:
     me = tuple(me)
     sender, sender_id = rows.column("sender"), rows.column("sender_id")
-    by_id = pc.fill_null(pc.is_in(sender_id, value_set=pa.array(list(self_ids), pa.string())), False)
-    by_me = pc.or_(match_self(sender, me), match_self(sender_id, me))
+    by_me = pc.or_(match_self(sender, me), match_self(sender_id, tuple(self_id_forms(me))))
+    # A sender id is the user's wherever one of its messages is: by name, or by the export's own word.
+    ids = {*self_ids, *pc.unique(pc.filter(sender_id, by_me)).drop_null().to_pylist()}
+    by_id = pc.fill_null(pc.is_in(sender_id, value_set=pa.array(sorted(ids), pa.string())), False)
     return pc.coalesce(rows.column("is_self"), pc.or_(by_id, by_me))
 
 

@@ -11,14 +11,16 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, NamedTuple
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import ijson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mindupload.errors import ParseError
+from mindupload.errors import ParseError, UserError
 from mindupload.ingest.sources import ParseResult, SourceSpec
 from mindupload.ingest.sources._common import (
     MAX_US,
@@ -70,7 +72,7 @@ def sniff(path: Path) -> bool:
 
 def parse(spec: SourceSpec) -> ParseResult:
     _check_readable_kind(spec.path)
-    reader = _ExportReader(spec)
+    reader = _ExportReader(spec, _zone(spec))
     with _open_json(spec.path) as f:
         try:
             reader.read(_BACKEND.parse(DepthLimitedReader(f, spec.path, spec.max_json_depth), buf_size=CHUNK))
@@ -78,6 +80,16 @@ def parse(spec: SourceSpec) -> ParseResult:
             # ijson fails within the chunk it read last: everything before that chunk is valid JSON.
             raise _json_error(spec.path, str(error), valid_until=f.tell() - CHUNK) from None
     return reader.result()
+
+
+def _zone(spec: SourceSpec) -> ZoneInfo:
+    """Where `date` (local time, no offset) was written: read only for records without `date_unixtime`."""
+    try:
+        return ZoneInfo(spec.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UserError(
+            f"{spec.path}: unknown timezone {spec.timezone!r}; use an IANA name such as Europe/Berlin."
+        ) from None
 
 
 def _is_html_export(head: str) -> bool:
@@ -134,6 +146,7 @@ class _Row(NamedTuple):
     sender_id: str | None
     native_id: str | None
     reply_to: str | None
+    local_date: bool  # dated by `date`, a local time without offset
 
 
 class _BadRecord(Exception):
@@ -143,8 +156,10 @@ class _BadRecord(Exception):
 class _ExportReader:
     """Turns the event stream of a single-chat or whole-account export into buffered rows."""
 
-    def __init__(self, spec: SourceSpec) -> None:
+    def __init__(self, spec: SourceSpec, zone: ZoneInfo) -> None:
         self.spec = spec
+        self.zone = zone
+        self.local_dates = 0  # records dated by `date` alone (older Telegram Desktop), read in `zone`
         self.buffer = MessageBuffer()
         self.top: _Chat | None = None  # the top-level object: a chat in a single-chat export
         self.top_keys: set[str] = set()
@@ -213,11 +228,12 @@ class _ExportReader:
             self.records += 1
             chat.records += 1
             try:
-                row = _row(message)
+                row = _row(message, self.zone)
             except _BadRecord as bad:
                 native_id = message.get("id") if isinstance(message, dict) else None
                 chat.bad.append((self.records, native_id, str(bad)))
                 continue
+            self.local_dates += row.local_date
             self.buffer.append(
                 chat.key,
                 row.timestamp_us,
@@ -258,7 +274,14 @@ class _ExportReader:
             log.info("%s: skipped %d chats (%s)", self.spec.path, self.skipped.total(), shown)
         bad = sorted(record for chat in self.kept for record, _, _ in chat.bad)
         units = sum(chat.records for chat in self.kept)
-        self._check_dates(bad, units)
+        if self.local_dates:
+            log.info(
+                "%s: %d records have no date_unixtime (an older Telegram Desktop): their `date` is read as "
+                "local time in %s (this source's `timezone`)",
+                self.spec.path,
+                self.local_dates,
+                self.zone.key,
+            )
         self_ids = [f"user{self.user_id}"] if self.user_id is not None else []
         rows = _name_conversations(self.buffer.table(), self.kept, self.spec.name)
         table = to_messages(self.spec.name, rows, self.spec.me, self_ids)
@@ -274,16 +297,6 @@ class _ExportReader:
                 )
         elif not self.top_keys & ACCOUNT_KEYS:
             raise self._not_an_export()
-
-    def _check_dates(self, bad: list[int], units: int) -> None:
-        # Old Telegram Desktop versions wrote no date_unixtime: a file without any is such an export.
-        reasons = {reason for chat in self.kept for _, _, reason in chat.bad}
-        if units and len(bad) == units and reasons == {"no date_unixtime"}:
-            raise ParseError(
-                self.spec.path,
-                "no message has a date_unixtime field: this export comes from an old Telegram Desktop.",
-                hint="Update Telegram Desktop and export again.",
-            )
 
     def _not_an_export(self) -> ParseError:
         return ParseError(self.spec.path, "not a Telegram Desktop export; export with format JSON.", hint=_REEXPORT)
@@ -302,7 +315,7 @@ def _name_conversations(rows: pa.Table, kept: list[_Chat], source: str) -> pa.Ta
     return rows.set_column(0, "conversation", named)
 
 
-def _row(message: Any) -> _Row:
+def _row(message: Any, zone: ZoneInfo) -> _Row:
     if not isinstance(message, dict):
         raise _BadRecord("not a JSON object")
     service = message.get("type") == "service"
@@ -310,20 +323,41 @@ def _row(message: Any) -> _Row:
         (message.get("actor"), message.get("actor_id")) if service else (message.get("from"), message.get("from_id"))
     )
     sender_id = _id(sender_id)
+    local_date = message.get("date_unixtime") is None
     return _Row(
-        timestamp_us=_timestamp_us(message.get("date_unixtime")),
-        sender=name if isinstance(name, str) and name else (sender_id or ""),
+        timestamp_us=_local_us(message.get("date"), zone) if local_date else _timestamp_us(message["date_unixtime"]),
+        sender=name if isinstance(name, str) else "",  # empty: named after its sender id (to_messages)
         text=_text(message),
         kind=_kind(message, service),
         sender_id=sender_id,
         native_id=_id(message.get("id")),
         reply_to=_id(message.get("reply_to_message_id")),
+        local_date=local_date,
     )
 
 
-def _timestamp_us(value: Any) -> int:
+def _local_us(value: Any, zone: ZoneInfo) -> int:
+    """`date`, "2024-05-01T12:00:00" in the exporting computer's local time, as UTC microseconds."""
     if value is None:
-        raise _BadRecord("no date_unixtime")
+        raise _BadRecord("no date_unixtime and no date")
+    try:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        moment = None
+    if moment is None:
+        raise _BadRecord("no date_unixtime, and an unreadable date")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone)
+    us = (moment - _EPOCH) // timedelta(microseconds=1)
+    if not MIN_US <= us <= MAX_US:
+        raise _BadRecord("no date_unixtime, and an unreadable date")
+    return us
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _timestamp_us(value: Any) -> int:
     try:
         seconds = int(value) if isinstance(value, (int, str)) and not isinstance(value, bool) else None
     except ValueError:

@@ -25,8 +25,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from fnmatch import fnmatch
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import BinaryIO, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -135,28 +134,47 @@ def sniff(path: Path) -> bool:
             head = f.read(_SNIFF_BYTES)
             if head.startswith(b"PK\x03\x04"):
                 with zipfile.ZipFile(f) as zf:
-                    member = _chat_member(zf)
-                    if member is None:
-                        return False
-                    with zf.open(member) as chat:
-                        head = chat.read(_SNIFF_BYTES)
-    except (OSError, zipfile.BadZipFile):
+                    return bool(_chat_members(zf))
+    except (OSError, zipfile.BadZipFile, EOFError):
         return False
+    return _looks_like_chat(head)
+
+
+def _looks_like_chat(head: bytes) -> bool:
     return any(_HEADER.match(line.lstrip(LRM)) for line in _decode_sample(head).split("\n"))
 
 
 def parse(spec: SourceSpec) -> ParseResult:
-    """The whole export as a table in MESSAGE_SCHEMA: one conversation, named after the source."""
+    """The whole export as a table in MESSAGE_SCHEMA. A .txt is one conversation, named after the source; a
+    zip holding several chats gives one conversation per chat, `<source>:<n>` in the zip's order (the log
+    names each chat file). Lines are numbered as if the chats followed each other in that order."""
     _check_options(spec)
-    text = _load(spec.path, spec)
-    check_line_lengths(spec.path, text.newlines, spec.max_line_bytes)
-    layout = _learn_layout(text, spec.path)
+    chats = _load(spec.path, spec)
+    tables, bad, lines, orders = [], [], 0, []
+    for n, (where, text) in enumerate(chats, 1):
+        conversation = spec.name if len(chats) == 1 else f"{spec.name}:{n}"
+        if len(chats) > 1:
+            log.info("%s: chat %s is conversation %s", spec.path, where.removeprefix(f"{spec.path}:"), conversation)
+        check_line_lengths(where, text.newlines, spec.max_line_bytes)
+        table, bad_lines, order = _parse_text(spec, text, where, conversation)
+        orders.append(order)
+        tables.append(table)
+        bad += [lines + line for line in bad_lines]
+        lines += text.lines
+    notes = ["date order " + "; ".join(f"{order} ({evidence})" for order, evidence in dict.fromkeys(orders))]
+    return ParseResult(table=pa.concat_tables(tables), units_read=lines, bad_lines=bad, notes=notes)
+
+
+def _parse_text(
+    spec: SourceSpec, text: _Text, where: str, conversation: str
+) -> tuple[pa.Table, list[int], tuple[str, str]]:
+    layout = _learn_layout(text, where)
     headers = _scan_headers(text, layout)
     msgs = _messages(text, headers, layout, spec.date_order)
     bodies = _bodies(text, msgs, layout)
     utc = _to_utc(msgs.local_seconds, spec.timezone)
-    table = _table(spec, text, bodies, utc)
-    return ParseResult(table=table, units_read=text.lines, bad_lines=msgs.bad_lines)
+    order = (msgs.date_order, msgs.date_order_evidence)
+    return _table(spec, text, bodies, utc, conversation), msgs.bad_lines, order
 
 
 def _check_options(spec: SourceSpec) -> None:
@@ -202,15 +220,22 @@ class _Text:
         return np.concatenate((np.zeros(1, before.dtype), before)) if lines.start == 0 else before
 
 
-def _load(path: Path, spec: SourceSpec) -> _Text:
+def _load(path: Path, spec: SourceSpec) -> list[tuple[str, _Text]]:
+    """Each chat of the export, with the name errors give it: the file, or `file.zip:member.txt`."""
     try:
         with open(path, "rb") as f:
             is_zip = f.read(4) == b"PK\x03\x04"
             f.seek(0)
             size = os.fstat(f.fileno()).st_size
-            buf, size = _read_zip(f, path, spec) if is_zip else (_map_padded(f, size) or _read_padded(f, size))
+            if is_zip:
+                return [(where, _text(buf, size, where)) for where, (buf, size) in _read_zip(f, path, spec)]
+            buf, size = _map_padded(f, size) or _read_padded(f, size)
     except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
         raise UserError(f"{path}: cannot read the export ({e.strerror}). Check `path:` of this source.") from None
+    return [(str(path), _text(buf, size, path))]
+
+
+def _text(buf: np.ndarray, size: int, path: Path | str) -> _Text:
     buf, size = _to_utf8(buf, size, path)
     if size == 0:
         raise ParseError(path, _EMPTY, line=1, hint=_EXPORT_AGAIN)
@@ -220,30 +245,37 @@ def _load(path: Path, spec: SourceSpec) -> _Text:
     return _without_carriage_returns(buf, size, _newlines(buf, size, path))
 
 
-def _read_zip(f: BinaryIO, path: Path, spec: SourceSpec) -> tuple[np.ndarray, int]:
+def _read_zip(f: BinaryIO, path: Path, spec: SourceSpec) -> list[tuple[str, tuple[np.ndarray, int]]]:
     try:
         with zipfile.ZipFile(f) as zf:
-            member = _chat_member(zf)
-            if member is None:
+            members = _chat_members(zf)
+            if not members:
                 raise ParseError(
                     path,
-                    "this zip holds no WhatsApp chat (no _chat.txt or 'WhatsApp Chat with ….txt').",
+                    "this zip holds no WhatsApp chat (no .txt file in it starts with WhatsApp's message lines).",
                     hint="Use the zip that WhatsApp's 'Export chat' wrote, or the .txt in it.",
                 )
-            check_archive(path, [member], spec.max_archive_bytes, spec.max_archive_ratio)
-            with zf.open(member) as chat:
-                return _read_padded(chat, member.file_size)
+            check_archive(path, members, spec.max_archive_bytes, spec.max_archive_ratio)
+            chats = []
+            for member in members:
+                with zf.open(member) as chat:
+                    chats.append((f"{path}:{member.filename}", _read_padded(chat, member.file_size)))
+            return chats
     except (zipfile.BadZipFile, EOFError) as e:
         raise ParseError(path, f"the zip file is damaged ({type(e).__name__}).", hint=_EXPORT_AGAIN) from None
 
 
-def _chat_member(zf: zipfile.ZipFile) -> zipfile.ZipInfo | None:
-    texts = [i for i in zf.infolist() if not i.is_dir() and i.filename.lower().endswith(".txt")]
-    for wanted in ("_chat.txt", "WhatsApp Chat*.txt"):
-        for info in texts:
-            if fnmatch(PurePosixPath(info.filename).name, wanted):
-                return info
-    return texts[0] if len(texts) == 1 else None
+def _chat_members(zf: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
+    """Every .txt in the zip that starts like a WhatsApp chat, whatever its (localized) name, in zip order.
+    A .txt someone sent as an attachment does not start with WhatsApp's message lines and is left alone."""
+    chats = []
+    for info in zf.infolist():
+        if info.is_dir() or not info.filename.lower().endswith(".txt"):
+            continue
+        with zf.open(info) as member:
+            if _looks_like_chat(member.read(_SNIFF_BYTES)):
+                chats.append(info)
+    return chats
 
 
 def _map_padded(f: BinaryIO, size: int) -> tuple[np.ndarray, int] | None:
@@ -278,7 +310,7 @@ def _padded(data: bytes) -> tuple[np.ndarray, int]:
     return buf, len(data)
 
 
-def _to_utf8(buf: np.ndarray, size: int, path: Path) -> tuple[np.ndarray, int]:
+def _to_utf8(buf: np.ndarray, size: int, path: Path | str) -> tuple[np.ndarray, int]:
     """Drop a UTF-8 byte-order mark; re-encode UTF-16 (which some tools write) as UTF-8."""
     head = buf[:3].tobytes()
     if head == b"\xef\xbb\xbf":
@@ -292,7 +324,7 @@ def _to_utf8(buf: np.ndarray, size: int, path: Path) -> tuple[np.ndarray, int]:
     return buf, size
 
 
-def _newlines(buf: np.ndarray, size: int, path: Path) -> np.ndarray:
+def _newlines(buf: np.ndarray, size: int, path: Path | str) -> np.ndarray:
     """Positions of the "\\n" bytes, found while Arrow checks in C++ that the text is UTF-8 (Python only
     looks for the first bad line when it is not). Positions are 32-bit where the file allows: half the
     memory of every position array."""
@@ -374,7 +406,7 @@ class _Layout:
         return sum(max(t.lengths) for t in self.tokens)
 
 
-def _learn_layout(text: _Text, path: Path) -> _Layout:
+def _learn_layout(text: _Text, path: Path | str) -> _Layout:
     """The header layout most of the first lines use (an export is written in one locale)."""
     sample = text.u8[: min(text.size, _SAMPLE_BYTES)].tobytes().decode("utf-8", "replace")
     matches = [m for line in sample.split("\n")[:_SAMPLE_LINES] if (m := _HEADER.match(line.lstrip(LRM)))]
@@ -584,13 +616,16 @@ class _Messages:
     end: np.ndarray  # byte where the body ends: the "\n" before the next header
     local_seconds: np.ndarray  # local wall-clock time, as seconds since 1970-01-01
     bad_lines: list[int]
+    date_order: str  # dmy | mdy | ymd
+    date_order_evidence: str  # why (set by the user, or what in the file decided it)
 
 
 def _messages(text: _Text, headers: _Headers, layout: _Layout, order: str) -> _Messages:
     """A message per header line, up to the next one; those with impossible dates become bad lines."""
     values = headers.values
+    evidence = "set in the config"
     if order == "auto":
-        order = _infer_date_order(values["d1"], values["d2"], values["d3"], layout.year_first)
+        order, evidence = _infer_date_order(values["d1"], values["d2"], values["d3"], layout.year_first)
     parts = _in_chunks(lambda r: _local_seconds({k: v[r] for k, v in values.items()}, order), len(values["d1"]))
     local = np.concatenate([np.zeros(0, np.int64), *(p[0] for p in parts)])
     valid = np.concatenate([np.zeros(0, bool), *(p[1] for p in parts)])
@@ -605,6 +640,8 @@ def _messages(text: _Text, headers: _Headers, layout: _Layout, order: str) -> _M
         end=text.newlines[last],
         local_seconds=local,
         bad_lines=bad,
+        date_order=order,
+        date_order_evidence=evidence,
     )
 
 
@@ -636,22 +673,36 @@ def _local_seconds(values: dict[str, np.ndarray], order: str) -> tuple[np.ndarra
     return days.astype(np.int64) * 86400 + (hour * 3600 + minute * 60 + second), valid
 
 
-def _infer_date_order(d1: np.ndarray, d2: np.ndarray, d3: np.ndarray, year_first: bool) -> str:
-    """A file's day/month order: a first part above 12 means day first; otherwise the part that goes down
-    between consecutive headers within a year is the day; otherwise the one that changes more often."""
+def _infer_date_order(d1: np.ndarray, d2: np.ndarray, d3: np.ndarray, year_first: bool) -> tuple[str, str]:
+    """A file's day/month order and the evidence for it: a first part above 12 means day first; otherwise the
+    part that goes down between consecutive headers within a year is the day; otherwise the one that changes
+    more often. Only the first two are certain: the stats show which one decided."""
     if year_first:
-        return "ymd"
+        return "ymd", "the year comes first"
     d1, d2 = d1.astype(np.int16), d2.astype(np.int16)
     if (d1 > 12).any():
-        return "dmy"
+        return "dmy", "certain: a first part is above 12"
     if (d2 > 12).any():
-        return "mdy"
+        return "mdy", "certain: a second part is above 12"
     same_year = d3[1:] == d3[:-1]
     down = [np.count_nonzero((d[1:] < d[:-1]) & same_year) for d in (d1, d2)]
     if down[0] != down[1]:
-        return "dmy" if down[0] > down[1] else "mdy"
+        day = 0 if down[0] > down[1] else 1
+        return ("dmy", "mdy")[day], (
+            f"guessed, no part is above 12: from one line to the next within a year, the {('first', 'second')[day]}"
+            f" part goes down {down[day]} times (as days do at a new month), the other {down[1 - day]} times; "
+            "set `date_order` if dates look wrong"
+        )
     changes = [np.count_nonzero(d[1:] != d[:-1]) for d in (d1, d2)]
-    return "mdy" if changes[1] > changes[0] else "dmy"
+    if changes[1] > changes[0]:
+        return "mdy", (
+            f"guessed, no part is above 12: the second part changes more often ({changes[1]} against "
+            f"{changes[0]} times); set `date_order` if dates look wrong"
+        )
+    return "dmy", (
+        "guessed, no part is above 12 and neither part tells: day first by default; set `date_order` if dates "
+        "look wrong"
+    )
 
 
 def _days_in_month(year: np.ndarray, month: np.ndarray) -> np.ndarray:
@@ -852,7 +903,7 @@ def _clean_sender(raw: str) -> str:
 # ---------------------------------------------------------------------------------------- the table
 
 
-def _table(spec: SourceSpec, text: _Text, bodies: _Bodies, utc: np.ndarray) -> pa.Table:
+def _table(spec: SourceSpec, text: _Text, bodies: _Bodies, utc: np.ndarray, conversation: str) -> pa.Table:
     order = _time_order(utc)
     pick = slice(None) if order is None else order
     n = len(utc)
@@ -861,7 +912,7 @@ def _table(spec: SourceSpec, text: _Text, bodies: _Bodies, utc: np.ndarray) -> p
     source = pa.repeat(pa.scalar(spec.name, pa.string()), n)
     columns = {
         "source": source,
-        "conversation_id": source,
+        "conversation_id": pa.repeat(pa.scalar(conversation, pa.string()), n),
         "message_id": pa.array(np.arange(n, dtype=np.int64)),
         "timestamp": pa.array(utc[pick] * 1_000_000, pa.timestamp("us", tz="UTC")),
         "sender": names.take(senders),
