@@ -4,16 +4,14 @@ from snakemake.utils import min_version
 
 min_version("9.27")
 
-# The config file read strictly first: a YAML mistake names its file and line (Snakemake's message names
-# neither), and a key written twice is refused rather than silently overwritten.
 from mindupload.config.workflow import check_config_file
 
-check_config_file("config/config.yaml")
-
-
 # The bundled example; a config given with `--configfile` replaces it (never merges with it), so the
-# example's chats never join a user's dataset. The schema fills every key a config leaves out.
+# example's chats never join a user's dataset. The schema fills every key a config leaves out. It is read
+# strictly first: a YAML mistake names its file and line (Snakemake's message names neither), and a key
+# written twice is refused rather than silently overwritten.
 if not workflow.overwrite_configfiles:
+    check_config_file("config/config.yaml")
 
     configfile: "config/config.yaml"
 
