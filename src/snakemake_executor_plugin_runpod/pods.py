@@ -424,8 +424,7 @@ class PodManager:
                 break
             except RunPodError as e:
                 log.warning("terminating pod %s: %s (attempt %d)", job.pod_id, e, attempt + 1)
-                wait = getattr(e, "retry_after", None)
-                self.sleep(wait if wait is not None else min(2**attempt, 10))
+                self.sleep(max(getattr(e, "retry_after", None) or 0, min(2**attempt, 10)))
         else:
             self.report(
                 f"RunPod pod {job.pod_id} ({job.name}) could NOT be terminated: it may still bill. Run "
