@@ -227,7 +227,7 @@ def test_cancelling_the_run_terminates_its_pod(checked, fake, endpoint):
     profile = make_profile(checked.parent / "profile-cancel", endpoint, "faults")
     args = ("--profile", str(profile), "train", "--forcerun", "train")
     proc = start_snakemake(checked, environment(checked, fake.url), *args)
-    wait_for(lambda: fake.live(), 120, "a pod")
+    wait_for(lambda: fake.live(), 600, "a pod")
     time.sleep(2)
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=120)
