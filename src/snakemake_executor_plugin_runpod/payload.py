@@ -27,7 +27,8 @@ DOCKER_ARGS = (
 )
 
 # Installing into the image's Python, whatever it has. Used by the script and by `runpod-setup-command`.
-POD_PIP = r"""export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore PIP_BREAK_SYSTEM_PACKAGES=1 UV_BREAK_SYSTEM_PACKAGES=1
+POD_PIP = r"""export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
+export PIP_BREAK_SYSTEM_PACKAGES=1 UV_BREAK_SYSTEM_PACKAGES=1
 pod_pip() {
   if python -m pip --version >/dev/null 2>&1; then
     python -m pip "$@"
