@@ -16,6 +16,13 @@ if not workflow.overwrite_configfiles:
     configfile: "config/config.yaml"
 
 
+# With S3 storage (the RunPod profile) the bucket is checked first: one line if it is wrong, before any pod.
+if workflow.storage_settings.default_storage_provider == "s3":
+    from snakemake_executor_plugin_runpod.storage import check_workflow
+
+    check_workflow(workflow)
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/model.smk"
 include: "workflow/rules/ingest.smk"

@@ -1,8 +1,9 @@
 """Snakemake executor plugin for RunPod: each remote job runs on its own GPU pod (`--executor runpod`).
 
 Files move through the default storage provider (an S3 bucket); the workflow sources reach the pod the way
-Snakemake deploys them for remote jobs. The pieces: `api` (RunPod's GraphQL API), `payload` (what the pod
-runs), `pods` (lifecycle, cost), `settings` (and the checks made before any pod exists), `cleanup` (strays).
+Snakemake deploys them for remote jobs. The pieces: `api` (RunPod's REST API v2), `payload` (what the pod
+runs), `pods` (placement, lifecycle, the pod's log, cost), `settings` (and the checks made before any pod exists),
+`storage` (the bucket checked before anything else), `cleanup` (strays).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import signal
 import uuid
 from collections.abc import AsyncGenerator
+from pathlib import Path
 
 from snakemake_interface_common.exceptions import WorkflowError
 from snakemake_interface_executor_plugins.executors.base import SubmittedJobInfo
@@ -22,12 +24,14 @@ from snakemake_interface_executor_plugins.settings import CommonSettings
 
 from snakemake_executor_plugin_runpod import payload
 from snakemake_executor_plugin_runpod.api import RunPodClient, RunPodError
-from snakemake_executor_plugin_runpod.pods import PodManager, pod_name
+from snakemake_executor_plugin_runpod.pods import LaunchError, PodManager, candidates, pod_name
 from snakemake_executor_plugin_runpod.settings import (
     ExecutorSettings,
     check_gpu_type,
     check_image,
     default_pip_packages,
+    gpu_list,
+    min_cuda,
 )
 
 __all__ = ["Executor", "ExecutorSettings", "common_settings"]
@@ -78,6 +82,9 @@ class Executor(RemoteExecutor):
                 "`default-storage-prefix: s3://<bucket>/<folder>` (see profiles/runpod/config.yaml)."
             )
         check_image(self.settings.image)
+        self.min_cuda = min_cuda(self.settings.min_cuda, self.settings.image)
+        if self.settings.max_cost is not None and self.settings.max_cost <= 0:
+            raise WorkflowError("runpod-max-cost must be a positive number of US dollars (or unset: no cap).")
         self.client = self.make_client(key)
         self.check_gpu_types()
         self.run_id = uuid.uuid4().hex[:8]
@@ -88,6 +95,10 @@ class Executor(RemoteExecutor):
             cloud_type=self.settings.cloud_type,
             container_disk_gb=self.settings.container_disk_gb,
             api_grace_seconds=self.settings.api_grace_seconds,
+            start_deadline_seconds=self.settings.start_deadline * 60,
+            stop_grace_seconds=self.settings.stop_grace_seconds,
+            max_cost=self.settings.max_cost,
+            log_dir=Path(".snakemake", "runpod_logs", self.run_id),
             report=self.logger.info,
         )
         self.pip_packages = self.settings.pip_packages or default_pip_packages(self.storage_packages())
@@ -102,12 +113,14 @@ class Executor(RemoteExecutor):
         """The default GPU type and every rule's `gpu_model` must be RunPod GPU type ids: checked now,
         before a pod exists, not when the first job is deployed."""
         try:
-            known = self.client.gpu_types()
+            known = self.client.gpu_types(cloud=self.settings.cloud_type)
         except RunPodError as e:
-            raise WorkflowError(f"RunPod: cannot list GPU types: {e}") from None
+            raise WorkflowError(f"RunPod: cannot read the GPU catalog: {e}") from None
         if not self.settings.gpu_type:
             raise WorkflowError("set runpod-gpu-type (a RunPod GPU type id such as 'NVIDIA A40') in the profile.")
-        check_gpu_type(self.settings.gpu_type, known)
+        for gpu in gpu_list(self.settings.gpu_type, self.settings.gpu_fallbacks):
+            where = "runpod-gpu-type" if gpu == self.settings.gpu_type else "runpod-gpu-fallbacks"
+            check_gpu_type(gpu, known, where=where)
         for job in self.workflow.dag.jobs:
             model = job.resources.get("gpu_model")
             if model and not job.is_local:
@@ -139,6 +152,15 @@ class Executor(RemoteExecutor):
         env.update({k: str(v) for k, v in self.envvars().items()})
         return env
 
+    def places(self, gpu_type: str, gpu_count: int):
+        """Where a job may run now: its GPU type then the fallbacks, each in the data centers that have it."""
+        catalog = self.client.gpu_types(cloud=self.settings.cloud_type, gpu_count=gpu_count)
+        wanted = gpu_list(gpu_type, self.settings.gpu_fallbacks)
+        found, skipped = candidates(catalog, wanted, self.settings.cloud_type, self.min_cuda)
+        for reason in skipped:
+            self.logger.info(f"RunPod: skipping {reason}")
+        return found
+
     def run_job(self, job: JobExecutorInterface):
         name = pod_name(self.run_id, job.name, job.jobid)
         script = payload.job_script(name, self.format_job_exec(job), self.pip_packages)
@@ -148,8 +170,11 @@ class Executor(RemoteExecutor):
         minutes = min(self.settings.max_runtime, runtime) if runtime else self.settings.max_runtime
         info = SubmittedJobInfo(job=job, external_jobid=None, aux={})
         try:
-            pod = self.manager.launch(name, script, gpu_type, gpu_count, minutes * 60, env=self.pod_env())
-        except RunPodError as e:
+            places = self.places(gpu_type, gpu_count)
+            pod = self.manager.launch(
+                name, script, places, gpu_count, minutes * 60, env=self.pod_env(), min_cuda=self.min_cuda
+            )
+        except (RunPodError, LaunchError) as e:
             self.report_job_error(info, msg=f"RunPod could not start a pod for {job.name}: {e}. ")
             return
         info.external_jobid = pod.pod_id
@@ -167,7 +192,9 @@ class Executor(RemoteExecutor):
             elif outcome.ok:
                 self.report_job_success(info)
             else:
-                self.report_job_error(info, msg=f"RunPod: {outcome.message}. ")
+                pod_log = info.aux["pod"].log
+                logs = [str(pod_log.path)] if pod_log and pod_log.path and Path(pod_log.path).exists() else []
+                self.report_job_error(info, msg=f"RunPod: {outcome.message}\n", aux_logs=logs)
         self.next_seconds_between_status_checks = self.manager.backoff(
             self.workflow.remote_execution_settings.seconds_between_status_checks
         )

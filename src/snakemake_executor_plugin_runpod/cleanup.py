@@ -25,9 +25,7 @@ def cleanup(client: RunPodClient, run: str | None = None, dry_run: bool = False,
     found = strays(client, run)
     for pod in found:
         verb = "would terminate" if dry_run else "terminating"
-        print(
-            f"{verb} {pod['id']} {pod['name']} ({pod.get('desiredStatus')}, ${pod.get('costPerHr') or 0}/h)", file=out
-        )
+        print(f"{verb} {pod['id']} {pod['name']} ({pod.get('status')}, ${pod.get('cost') or 0}/h)", file=out)
         if not dry_run:
             client.terminate(pod["id"])
     if not found:

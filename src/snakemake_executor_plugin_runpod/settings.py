@@ -11,9 +11,11 @@ from snakemake_interface_common.exceptions import WorkflowError
 from snakemake_interface_executor_plugins.settings import ExecutorSettingsBase
 
 from snakemake_executor_plugin_runpod.api import CLOUD_TYPES
+from snakemake_executor_plugin_runpod.pods import image_cuda
 
-# axolotl's image for the axolotl version the workflow is validated with locally (0.19.0, Python 3.11).
-DEFAULT_IMAGE = "axolotlai/axolotl:0.19.0-py3.11-cu128-2.13.0"
+# RunPod's own PyTorch image, the tag RunPod's REST v2 schema uses in its create-pod examples (see docs/runpod.md:
+# how we know it exists, how to check it). The pod installs the training stack (torch, axolotl) on top of it.
+DEFAULT_IMAGE = "runpod/pytorch:1.0.2-cu1281-torch280-ubuntu2404"
 # Tags that move: a run must know what it runs.
 FLOATING_TAGS = re.compile(r"^(latest|main|nightly|main-latest|.*-latest)$")
 
@@ -33,9 +35,42 @@ class ExecutorSettings(ExecutorSettingsBase):
         default=DEFAULT_IMAGE,
         metadata={"help": "Container image for the pods, pinned by tag or digest (no ':latest')."},
     )
+    gpu_fallbacks: Optional[str] = field(  # noqa: UP045 (Snakemake reads Optional, not X | None)
+        default=None,
+        metadata={
+            "help": "GPU type ids to try, in order, when RunPod has no capacity for the wanted one "
+            "(comma-separated, e.g. 'NVIDIA RTX A6000,NVIDIA L40S')."
+        },
+    )
     cloud_type: str = field(
         default="SECURE",
-        metadata={"help": "RunPod cloud: SECURE, COMMUNITY or ALL.", "choices": list(CLOUD_TYPES)},
+        metadata={"help": "RunPod cloud: SECURE or COMMUNITY.", "choices": list(CLOUD_TYPES)},
+    )
+    min_cuda: Optional[str] = field(  # noqa: UP045 (Snakemake reads Optional, not X | None)
+        default=None,
+        metadata={
+            "help": "Lowest host CUDA version (major.minor) the pod's software needs; pods are only placed on "
+            "hosts the catalog lists with such a version (allowedCudaVersions). Default: the CUDA in the "
+            "image tag."
+        },
+    )
+    max_cost: Optional[float] = field(  # noqa: UP045 (Snakemake reads Optional, not X | None)
+        default=None,
+        metadata={
+            "help": "Refuse to start a pod whose estimated cost (price per hour x maximum runtime) is above "
+            "this many US dollars."
+        },
+    )
+    start_deadline: float = field(
+        default=20.0,
+        metadata={
+            "help": "Minutes a new pod has to show that the job started (its first log line) before it is "
+            "terminated and the job failed."
+        },
+    )
+    stop_grace_seconds: float = field(
+        default=120.0,
+        metadata={"help": "Seconds a pod whose job finished has to stop itself before it is terminated from here."},
     )
     container_disk_gb: int = field(
         default=60, metadata={"help": "Container disk per pod in GB (the image, the model and checkpoints)."}
@@ -84,7 +119,7 @@ def check_gpu_type(gpu_type: str, known: list[dict], where: str = "runpod-gpu-ty
     ids = [g["id"] for g in known]
     if gpu_type in ids:
         return
-    names = {g.get("displayName", ""): g["id"] for g in known}
+    names = {g.get("name", ""): g["id"] for g in known}
     if gpu_type in names:
         raise WorkflowError(f"{where} {gpu_type!r} is a display name: use the GPU type id {names[gpu_type]!r}.")
     close = difflib.get_close_matches(gpu_type, ids, n=3, cutoff=0.5)
@@ -92,10 +127,27 @@ def check_gpu_type(gpu_type: str, known: list[dict], where: str = "runpod-gpu-ty
     raise WorkflowError(f"{where} {gpu_type!r}: RunPod has no such GPU type.{hint}")
 
 
+CUDA_VERSION = re.compile(r"^\d+\.\d+$")
+
+
+def min_cuda(setting: str | None, image: str) -> str | None:
+    """The host CUDA floor: the setting, else the CUDA version in the image tag, else none."""
+    if setting:
+        if not CUDA_VERSION.match(str(setting)):
+            raise WorkflowError(f"runpod-min-cuda {setting!r}: write it as major.minor, e.g. '13.0'.")
+        return str(setting)
+    return image_cuda(image)
+
+
+def gpu_list(primary: str, fallbacks: str | None) -> list[str]:
+    return [primary, *(g.strip() for g in (fallbacks or "").split(",") if g.strip())]
+
+
 def default_pip_packages(storage_packages: list[str]) -> str:
-    """This machine's snakemake and storage plugins, pinned, so the pod parses the job's arguments the same."""
+    """This machine's snakemake and storage plugins (and setuptools, the project's build backend), pinned, so the
+    pod parses the job's arguments the same and can install the project without reaching for a build backend."""
     pins = []
-    for package in ["snakemake", *storage_packages]:
+    for package in ["snakemake", *storage_packages, "setuptools"]:
         try:
             pins.append(f"{package}=={importlib.metadata.version(package)}")
         except importlib.metadata.PackageNotFoundError:

@@ -1,6 +1,7 @@
-"""What the RunPod workflow tests share: a moto S3 server, a "pod image" (a venv seeing this environment's
-packages but not this checkout's source, so the pod must install the deployed one), a git working copy of the
-repository whose exports live in git-ignored data/, and a RunPod test profile built from profiles/runpod."""
+"""What the RunPod workflow tests share: a moto S3 server, a "pod image" (a venv without pip, like the uv-made venv
+of an axolotl image, seeing this environment's packages but neither pip nor this checkout's source, so the pod must
+bootstrap an installer and install the deployed project), a git working copy of the repository whose exports live
+in git-ignored data/, and a RunPod test profile built from profiles/runpod."""
 
 from __future__ import annotations
 
@@ -71,13 +72,25 @@ def bucket_keys(endpoint: str, prefix: str = "") -> list[str]:
     return sorted(obj["Key"] for page in pages for obj in page.get("Contents", []))
 
 
+# Left out of the pod image: pip (an axolotl image's venv has none) and this project (the pod installs the deployed
+# sources; an editable install would point back at a checkout).
+HIDDEN = ("pip", "pip-", "mindupload", "__editable__.mindupload", "_mindupload")
+
+
 def pod_image(folder: Path) -> Path:
-    """A venv with this environment's installed packages (snakemake, axolotl, the s3 plugin, ...) but not this
-    checkout's src/: like the axolotl image, it has the libraries and must install mind-upload itself."""
+    """A pip-less venv (`python -m venv --without-pip`) that sees this environment's installed packages
+    (snakemake, torch, peft, the s3 plugin, ...) through a folder of links that leaves out pip and mind-upload:
+    like an axolotl image, it has the libraries, and must find an installer and install mind-upload itself."""
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True)
-    site_dirs = [p for p in sys.path if p.endswith("site-packages") and Path(p).is_dir()]
+    image_site = folder / "image-site-packages"
+    image_site.mkdir()
+    for site_dir in [p for p in sys.path if p.endswith("site-packages") and Path(p).is_dir()]:
+        for entry in Path(site_dir).iterdir():
+            if entry.name.startswith(HIDDEN) or (image_site / entry.name).exists():
+                continue
+            (image_site / entry.name).symlink_to(entry)
     pth = folder / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages" / "_image.pth"
-    pth.write_text("".join(f"import site; site.addsitedir({d!r})\n" for d in site_dirs))
+    pth.write_text(f"import site; site.addsitedir({str(image_site)!r})\n")
     return folder / "bin"
 
 
@@ -126,7 +139,16 @@ def upload_model(endpoint: str, workdir: Path, prefix: str) -> None:
 
 def make_profile(folder: Path, endpoint: str, prefix: str, **settings) -> Path:
     """profiles/runpod with the test's bucket, endpoint and fast polling."""
+    from snakemake_executor_plugin_runpod.settings import default_pip_packages
+
     cfg = yaml.safe_load((ROOT / "profiles/runpod/config.yaml").read_text())
+    # The fake pods have no package index (tests never reach the network) and their "image" already holds every
+    # pinned package: the profile's installs run as written, with --no-deps, so pip does not try to reconcile
+    # this venv's own conflicts (snakemake's packaging<26 beside axolotl's packaging==26.0) through an index.
+    cfg["runpod-pip-packages"] = "--no-deps " + default_pip_packages(["snakemake-storage-plugin-s3"])
+    setup = cfg["runpod-setup-command"]
+    cfg["runpod-setup-command"] = setup.replace("install --quiet torch", "install --quiet --no-deps torch")
+    assert "--no-deps torch==" in cfg["runpod-setup-command"]
     cfg.update(
         {
             "default-storage-prefix": f"s3://{BUCKET}/{prefix}",
@@ -145,6 +167,8 @@ def environment(workdir: Path, api_url: str) -> dict[str, str]:
     bindir = str(Path(sys.executable).parent)
     return {
         "PATH": f"{bindir}:/usr/bin:/bin",
+        # This checkout's executor and package, not those of whatever checkout the venv was installed from.
+        "PYTHONPATH": str(ROOT / "src"),
         "HOME": str(workdir),
         "HF_HUB_OFFLINE": "1",
         "RUNPOD_API_KEY": API_KEY,
@@ -155,7 +179,8 @@ def environment(workdir: Path, api_url: str) -> dict[str, str]:
     }
 
 
-def snakemake(workdir: Path, env: dict, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+def snakemake(workdir: Path, env: dict, *args: str, timeout: float = 1500) -> subprocess.CompletedProcess:
+    # A bound, not an expectation: the local rules before `train` take minutes on a busy 2-core machine.
     return subprocess.run(
         [sys.executable, "-m", "snakemake", *args],
         cwd=workdir,
