@@ -16,8 +16,8 @@ from mindupload import fingerprint
 PACKAGE = fingerprint.PACKAGE
 
 # Shared by every stage: errors, atomic files, the config schema, the one prompt renderer, push receipts, code
-# fingerprints, options handed to jobs outside the command line, provenance.
-BASE = ("errors", "files", "config", "render", "receipts", "fingerprint", "joboptions", "provenance")
+# fingerprints, options handed to jobs outside the command line, provenance, progress of long steps.
+BASE = ("errors", "files", "config", "render", "receipts", "fingerprint", "joboptions", "provenance", "progress")
 # The stages in workflow order: a stage may import the stages before it, never one after it.
 STAGES = ("ingest", "privacy", "model", "dataset", "training", "serving", "evaluation")
 # The edges: they may import anything, and nothing but another edge imports them.

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from mindupload.errors import UserError
+from mindupload.progress import Progress
 from mindupload.render import Markers
 
 log = logging.getLogger(__name__)
@@ -150,12 +151,14 @@ def counter(tokenizer):
 
     def count(texts: list[str]) -> list[int]:
         out: list[int] = []
-        for start in range(0, len(texts), BATCH):
-            batch = texts[start : start + BATCH]
-            if fast is not None:
-                out.extend(len(encoding) for encoding in fast(batch, add_special_tokens=False))
-            else:
-                out.extend(len(x) for x in tokenizer(batch, add_special_tokens=False)["input_ids"])
+        with Progress("counting tokens", len(texts), "texts") as progress:
+            for start in range(0, len(texts), BATCH):
+                batch = texts[start : start + BATCH]
+                if fast is not None:
+                    out.extend(len(encoding) for encoding in fast(batch, add_special_tokens=False))
+                else:
+                    out.extend(len(x) for x in tokenizer(batch, add_special_tokens=False)["input_ids"])
+                progress.update(len(batch))
         return out
 
     count.bound = length_bound(tokenizer)

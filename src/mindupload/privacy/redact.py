@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 
 from mindupload.ingest.sources import normalize_name
 from mindupload.privacy.recognizers import Span, recognizers
+from mindupload.progress import Progress
 
 BLOCKED = "REDACTED"  # the placeholder of blocklist terms: <REDACTED>
 NAME = "NAME"  # how name replacements are counted in the report (they become the label, not <NAME>)
@@ -192,12 +193,14 @@ def redact_table(messages: pa.Table, options: RedactOptions) -> tuple[pa.Table, 
     counts = {side: Counter() for side in SIDES}
     changed = Counter()
     new_texts = []
-    for row, text in zip(rows, texts.take(pa.array(rows, pa.int64())).to_pylist(), strict=True):
-        new, found = redactor.redact(text, scan_pii=bool(scan_pii[row]))
-        side = "own" if is_self[row] else "other"
-        counts[side].update(found)
-        changed[side] += new != text
-        new_texts.append(new)
+    with Progress("redacting", len(rows), "messages") as progress:
+        for row, text in zip(rows, texts.take(pa.array(rows, pa.int64())).to_pylist(), strict=True):
+            new, found = redactor.redact(text, scan_pii=bool(scan_pii[row]))
+            side = "own" if is_self[row] else "other"
+            counts[side].update(found)
+            changed[side] += new != text
+            new_texts.append(new)
+            progress.update()
     if len(rows):
         mask = np.zeros(messages.num_rows, dtype=bool)
         mask[rows] = True
