@@ -14,7 +14,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "mindupload"
 
 # Shared by every stage: errors, atomic files, the config schema, the one prompt renderer, push receipts.
-BASE = ("errors", "files", "config", "render", "receipts")
+BASE = ("errors", "files", "config", "render", "chat_template", "receipts")
 # The stages in workflow order: a stage may import the stages before it, never one after it.
 STAGES = ("ingest", "privacy", "model", "dataset", "training", "serving", "evaluation")
 # The edges: they may import anything, and nothing but another edge imports them.
