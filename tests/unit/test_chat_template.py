@@ -136,3 +136,48 @@ def test_non_ascii_and_quotes_survive_the_template_literal():
         messages=[{"role": "user", "content": "hi"}], bos_token="<s>", eos_token="</s>", add_generation_prompt=True
     )
     assert out == '<s>Zoë "Z" \\o/\n✉️\nfriend: hi\nZoë "Z" \\o/:'
+
+
+def conversation() -> list[dict]:
+    return [{"role": "user", "content": "are you free?"}, {"role": "assistant", "content": "yes"}]
+
+
+def test_published_adapter_carries_the_template(tmp_path, tiny_tokenizer_dir):
+    """train.publish writes the tokenizer with our template beside the adapter (axolotl's copy of the base's)."""
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    from mindupload.training import train
+
+    work = tmp_path / "work"
+    shutil.copytree(tiny_tokenizer_dir, work)
+    (work / "chat_template.jinja").write_text("{{ 'ChatML, as a base model may ship' }}")
+    for name in train.ADAPTER_FILES:
+        (work / name).write_text("{}")
+    identity = Identity("Elijah")
+    train.publish(work, tmp_path / "adapter", {"base_model": str(tiny_tokenizer_dir)}, None, identity)
+
+    tok = AutoTokenizer.from_pretrained(tmp_path / "adapter")
+    _, turns = chat_template.messages_to_turns(conversation(), identity)
+    want = render.prompt([*turns], identity, markers(tok))
+    assert tok.apply_chat_template(conversation(), tokenize=False, add_generation_prompt=True) == want
+
+
+def test_chat_template_command_rewrites_a_merged_models_tokenizer(tmp_path, tiny_llama_dir):
+    import shutil
+    import subprocess
+    import sys
+
+    from transformers import AutoTokenizer
+
+    merged = tmp_path / "merged"
+    shutil.copytree(tiny_llama_dir, merged)
+    identity = '{"name": "Elijah", "other_label": "mate", "system_prompt": "{me} & {other}"}'
+    subprocess.run(
+        [sys.executable, "-m", "mindupload", "chat-template", "--model-dir", str(merged), "--identity", identity],
+        check=True,
+    )
+    tok = AutoTokenizer.from_pretrained(merged)
+    text = tok.apply_chat_template(conversation(), tokenize=False, add_generation_prompt=False)
+    assert text == "<s>Elijah & mate\nmate: are you free?\nElijah: yes</s>"
