@@ -182,7 +182,10 @@ def publish(work: Path, final: Path, cfg: dict, resumed: Path | None, identity=N
             from mindupload.model.tokenizer import save_with_chat_template
 
             has_tokenizer = (tmp / "tokenizer_config.json").is_file()
-            save_with_chat_template(tmp if has_tokenizer else cfg["base_model"], identity, tmp)
+            try:  # a finished training never fails for want of a template: the adapter works without one
+                save_with_chat_template(tmp if has_tokenizer else cfg["base_model"], identity, tmp)
+            except (UserError, OSError, ValueError) as e:
+                log.warning("adapter published without a chat template: %s", str(e).splitlines()[0][:300])
 
 
 def _trainer_state(work: Path) -> dict | None:
