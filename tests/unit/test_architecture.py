@@ -15,9 +15,21 @@ from mindupload import fingerprint
 
 PACKAGE = fingerprint.PACKAGE
 
-# Shared by every stage: errors, atomic files, the config schema, the one prompt renderer, push receipts, code
+# Shared by every stage: errors, atomic files, the config schema, the one prompt renderer and the chat template
+# made from it, push receipts, code
 # fingerprints, options handed to jobs outside the command line, provenance, progress of long steps.
-BASE = ("errors", "files", "config", "render", "receipts", "fingerprint", "joboptions", "provenance", "progress")
+BASE = (
+    "errors",
+    "files",
+    "config",
+    "render",
+    "chat_template",
+    "receipts",
+    "fingerprint",
+    "joboptions",
+    "provenance",
+    "progress",
+)
 # The stages in workflow order: a stage may import the stages before it, never one after it.
 STAGES = ("ingest", "privacy", "model", "dataset", "training", "serving", "evaluation")
 # The edges: they may import anything, and nothing but another edge imports them.

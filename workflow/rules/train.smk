@@ -29,14 +29,16 @@ rule train:
         hub=hub_receipt_arg,
         code=code("train"),
         software=TRAINING_SOFTWARE,
+        identity=hand_over(Identity.from_config(config)),
     shell:
         "exec mindupload train --axolotl-config {input.axolotl_config} --config-json {params.config:q} "
         "--base-model {params.base_model:q} --train {input.train} --validation {input.validation} "
         "--work-dir {params.work_dir} --prepared-dir {params.prepared_dir} {params.hub} "
-        "--output-dir {output} 2> {log}"
+        "--identity {params.identity:q} --output-dir {output} 2> {log}"
 
 
-# Optional (`snakemake merge`): the adapter merged into the base model, for runtimes without LoRA support.
+# Optional (`snakemake merge`): the adapter merged into the base model, for runtimes without LoRA support,
+# its tokenizer carrying the chat template of the training layout.
 rule merge:
     input:
         axolotl_config=rules.axolotl_config.output,
@@ -53,6 +55,9 @@ rule merge:
     params:
         work_dir="results/train/merge-work",
         software=TRAINING_SOFTWARE,
+        identity=hand_over(Identity.from_config(config)),
     shell:
         "AXOLOTL_DO_NOT_TRACK=1 axolotl merge-lora {input.axolotl_config} --lora-model-dir {input.adapter} "
-        "--output-dir {params.work_dir} > {log} 2>&1 && mv {params.work_dir}/merged {output} && rm -r {params.work_dir}"
+        "--output-dir {params.work_dir} > {log} 2>&1 && "
+        "mindupload chat-template --model-dir {params.work_dir}/merged --identity {params.identity:q} 2>> {log} && "
+        "mv {params.work_dir}/merged {output} && rm -r {params.work_dir}"

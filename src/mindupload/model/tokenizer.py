@@ -237,3 +237,20 @@ def _parts(node, key: str) -> list[dict]:
     if node.get("type") == "Sequence":
         return [p for sub in node.get(key, ()) for p in _parts(sub, key)]
     return [node]
+
+
+def save_with_chat_template(source: str | Path, identity, folder: str | Path) -> str | None:
+    """Save the tokenizer of `source` (a model folder or hub id) into `folder` with the chat template of
+    `identity`'s training layout (`mindupload.chat_template`), so other runtimes prompt the model as it was
+    trained. Returns the joiner used, or None (with a warning) when no template can give this tokenizer's
+    training ids."""
+    from mindupload import chat_template
+
+    tok = load(str(source))
+    try:
+        tok.chat_template = chat_template.for_tokenizer(identity, tok)
+    except chat_template.TemplateError as e:
+        log.warning("no chat template written: %s", e)
+        return None
+    tok.save_pretrained(str(folder))
+    return chat_template.piece_joiner(tok)

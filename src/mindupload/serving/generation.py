@@ -248,10 +248,17 @@ def _first_line(error: BaseException) -> str:
 # ---------------------------------------------------------------- generating
 
 
-def stream(engine: Engine, prompt: Sequence[str], stops: Sequence[str], options: Options, seed: int | None = None):
+def stream(
+    engine: Engine,
+    prompt: Sequence[str],
+    stops: Sequence[str],
+    options: Options,
+    seed: int | None = None,
+    info: dict | None = None,
+):
     """Cumulative visible reply text, as the model writes it after `prompt` (its pieces, `render.prompt_pieces`);
     ends at EOS, a new speaker line or the token limit. Closing the iterator (a browser's stop button) stops
-    the model too."""
+    the model too. `info`, when given, gets `ids`: the generated token ids, filled in as they come."""
     import torch
     from transformers import StoppingCriteria, StoppingCriteriaList
 
@@ -264,6 +271,8 @@ def stream(engine: Engine, prompt: Sequence[str], stops: Sequence[str], options:
 
     ids = torch.tensor([engine.encode(prompt)], device=engine.model.device)
     streamer = _TextSoFar(tok)
+    if info is not None:
+        info["ids"] = streamer.ids
     sampling = {"do_sample": True, "temperature": options.temperature, "top_p": options.top_p}
     kwargs = dict(
         input_ids=ids,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from pathlib import Path
 
 from mindupload.errors import UserError
 
@@ -65,7 +66,23 @@ def cmd_train(args: argparse.Namespace) -> None:
         # names the laptop's paths and, with `device: auto`, its CPU settings).
         cfg, device = _render_axolotl_config(args, args.work_dir, None)
         log.info("axolotl config rendered for %s on this machine", axolotl_config.resolve_device(device))
-    train.run(args.axolotl_config, args.output_dir, cfg=cfg)
+    train.run(args.axolotl_config, args.output_dir, cfg=cfg, identity=_identity(args.identity))
+
+
+def _identity(text: str | None):
+    """The identity from JSON or an `env:` reference (the rules hand it over outside the command line)."""
+    from mindupload import joboptions
+    from mindupload.render import Identity
+
+    return Identity(**joboptions.read(text, "--identity")) if text else None
+
+
+def cmd_chat_template(args: argparse.Namespace) -> None:
+    from mindupload.model.tokenizer import save_with_chat_template
+
+    if not (Path(args.model_dir) / "config.json").is_file():
+        raise UserError(f"{args.model_dir}: not a model folder (no config.json).")
+    save_with_chat_template(args.tokenizer or args.model_dir, _identity(args.identity), args.model_dir)
 
 
 def register(sub) -> None:
@@ -100,4 +117,11 @@ def register(sub) -> None:
     here.add_argument("--work-dir", help="axolotl's output_dir: checkpoints of a run in progress")
     here.add_argument("--prepared-dir", help="where axolotl keeps tokenized datasets")
     here.add_argument("--hub-receipt", help="results/hub/dataset.json: train from that Hub repo at that revision")
+    p.add_argument("--identity", help="render.Identity as JSON: the adapter's tokenizer gets its chat template")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("chat-template", help="write the training layout's chat template into a model's tokenizer")
+    p.add_argument("--model-dir", required=True, help="a merged model folder; its tokenizer files are rewritten")
+    p.add_argument("--identity", required=True, help="render.Identity as JSON")
+    p.add_argument("--tokenizer", help="where to read the tokenizer (default: the model folder)")
+    p.set_defaults(func=cmd_chat_template)

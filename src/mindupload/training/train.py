@@ -31,9 +31,10 @@ MARKER = "mindupload-run.json"  # in the work folder: which config its checkpoin
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
 
-def run(axolotl_config: str | Path, output_dir: str | Path, cfg: dict | None = None) -> Path:
+def run(axolotl_config: str | Path, output_dir: str | Path, cfg: dict | None = None, identity=None) -> Path:
     """Train (or resume) and publish the adapter at `output_dir`; returns it. `cfg`, when given, is the
-    config rendered on this machine and replaces the file's."""
+    config rendered on this machine and replaces the file's; with `identity` (render.Identity) the adapter's
+    tokenizer gets the chat template of the training layout."""
     cfg = cfg if cfg is not None else train_config.read(axolotl_config)
     final = Path(output_dir).resolve()
     work = Path(cfg["output_dir"]).resolve()
@@ -44,7 +45,7 @@ def run(axolotl_config: str | Path, output_dir: str | Path, cfg: dict | None = N
     train_config.write(run_cfg, run_path)
     _remove_stale_adapter(work)
     launch(run_path, cfg)
-    publish(work, final, cfg, resume)
+    publish(work, final, cfg, resume, identity)
     shutil.rmtree(work)  # checkpoints of a finished run: nothing left to resume
     log.info("adapter written to %s", final)
     return final
@@ -162,8 +163,9 @@ def _environment(cfg: dict) -> dict[str, str]:
 # ---------------------------------------------------------------- publishing
 
 
-def publish(work: Path, final: Path, cfg: dict, resumed: Path | None) -> None:
-    """Copy the finished adapter into a temporary folder beside `final`, then rename it into place."""
+def publish(work: Path, final: Path, cfg: dict, resumed: Path | None, identity=None) -> None:
+    """Copy the finished adapter into a temporary folder beside `final`, then rename it into place; with
+    `identity`, its tokenizer (axolotl's copy, else the base model's) with our chat template goes beside it."""
     missing = [name for name in ADAPTER_FILES if not (work / name).is_file()]
     if missing:
         raise UserError(f"axolotl finished without writing {', '.join(missing)} in {work}; see its messages above.")
@@ -176,6 +178,14 @@ def publish(work: Path, final: Path, cfg: dict, resumed: Path | None) -> None:
             (tmp / "trainer_state.json").write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
         summary = training_summary(cfg, state, resumed)
         (tmp / "training.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        if identity is not None:
+            from mindupload.model.tokenizer import save_with_chat_template
+
+            has_tokenizer = (tmp / "tokenizer_config.json").is_file()
+            try:  # a finished training never fails for want of a template: the adapter works without one
+                save_with_chat_template(tmp if has_tokenizer else cfg["base_model"], identity, tmp)
+            except (UserError, OSError, ValueError) as e:
+                log.warning("adapter published without a chat template: %s", str(e).splitlines()[0][:300])
 
 
 def _trainer_state(work: Path) -> dict | None:
