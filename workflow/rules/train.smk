@@ -56,6 +56,7 @@ rule merge:
         work_dir="results/train/merge-work",
         software=TRAINING_SOFTWARE,
         identity=hand_over(Identity.from_config(config)),
+        code=code("chat-template"),
     shell:
         "AXOLOTL_DO_NOT_TRACK=1 axolotl merge-lora {input.axolotl_config} --lora-model-dir {input.adapter} "
         "--output-dir {params.work_dir} > {log} 2>&1 && "
