@@ -4,6 +4,11 @@ from snakemake.utils import min_version
 
 min_version("9.27")
 
+
+# `snakemake --report report.html`: one page with every output marked report() in the rules.
+report: "workflow/report/workflow.rst"
+
+
 from mindupload.config.workflow import check_config_file
 
 # The bundled example; a config given with `--configfile` replaces it (never merges with it), so the

@@ -17,7 +17,7 @@ PACKAGE = fingerprint.PACKAGE
 
 # Shared by every stage: errors, atomic files, the config schema, the one prompt renderer and the chat template
 # made from it, push receipts, code
-# fingerprints, options handed to jobs outside the command line, provenance, progress of long steps.
+# fingerprints, options handed to jobs outside the command line, provenance, progress of long steps, SVG charts.
 BASE = (
     "errors",
     "files",
@@ -29,6 +29,7 @@ BASE = (
     "joboptions",
     "provenance",
     "progress",
+    "charts",
 )
 # The stages in workflow order: a stage may import the stages before it, never one after it.
 STAGES = ("ingest", "privacy", "model", "dataset", "training", "serving", "evaluation")

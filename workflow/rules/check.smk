@@ -33,8 +33,17 @@ rule check:
         validation=rules.segment.output.validation,
         receipt=hub_receipt,
     output:
-        html="results/check/report.html",
+        html=report(
+            "results/check/report.html",
+            caption="../report/check.rst",
+            category="3. Format check",
+        ),
         json="results/check/report.json",
+        lengths=report(
+            "results/check/lengths.svg",
+            caption="../report/segment_lengths.rst",
+            category="3. Format check",
+        ),
     log:
         "logs/check/check.log",
     localrule: True

@@ -5,7 +5,11 @@ rule sample_replies:
         validation=rules.segment.output.validation,
         base_model=base_model_input,
     output:
-        "results/samples.md",
+        report(
+            "results/samples.md",
+            caption="../report/samples.rst",
+            category="4. Sample replies",
+        ),
     log:
         "logs/sample_replies/sample_replies.log",
     localrule: True

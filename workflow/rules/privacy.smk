@@ -5,7 +5,11 @@ rule redact:
     output:
         table=local("results/messages_redacted.parquet"),
         report="results/reports/redaction.json",
-        markdown="results/reports/redaction.md",
+        markdown=report(
+            "results/reports/redaction.md",
+            caption="../report/redaction.rst",
+            category="2. Privacy",
+        ),
     log:
         "logs/redact/redact.log",
     localrule: True

@@ -33,7 +33,11 @@ rule dataset_stats:
         segments="results/dataset/segments.json",
         redaction=rules.redact.output.report,
     output:
-        "results/dataset/stats.md",
+        report(
+            "results/dataset/stats.md",
+            caption="../report/stats.rst",
+            category="1. Dataset",
+        ),
     log:
         "logs/dataset_stats/dataset_stats.log",
     localrule: True
@@ -46,10 +50,44 @@ rule dataset_stats:
         "--segments {input.segments} --redaction {input.redaction} --output {output} 2> {log}"
 
 
+# Pictures of the dataset for the report (`snakemake --report report.html`): counts only, never text.
+rule dataset_plots:
+    input:
+        messages=local(rules.redact.output.table),
+        turns=local(rules.build_turns.output.table),
+    output:
+        messages=report(
+            "results/dataset/plots/messages_per_month.svg",
+            caption="../report/messages_per_month.rst",
+            category="1. Dataset",
+        ),
+        turns=report(
+            "results/dataset/plots/turns_by_split.svg",
+            caption="../report/turns_by_split.rst",
+            category="1. Dataset",
+        ),
+        own=report(
+            "results/dataset/plots/own_vs_other.svg",
+            caption="../report/own_vs_other.rst",
+            category="1. Dataset",
+        ),
+    log:
+        "logs/dataset_plots/dataset_plots.log",
+    localrule: True
+    conda:
+        "../../envs/data.yaml"
+    params:
+        code=code("plots"),
+    shell:
+        "exec mindupload plots --messages {input.messages} --turns {input.turns} "
+        "--messages-per-month {output.messages} --turns-by-split {output.turns} --own-vs-other {output.own} 2> {log}"
+
+
 # The training dataset: `snakemake --cores all dataset`.
 rule dataset:
     input:
         rules.segment.output.train,
         rules.segment.output.validation,
         rules.dataset_stats.output,
+        rules.dataset_plots.output,
     localrule: True

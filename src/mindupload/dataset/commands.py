@@ -59,6 +59,19 @@ def cmd_stats(args: argparse.Namespace) -> None:
     write_text_atomic(text, args.output)
 
 
+def cmd_plots(args: argparse.Namespace) -> None:
+    import pyarrow.parquet as pq
+
+    from mindupload.dataset import plots
+    from mindupload.files import write_text_atomic
+
+    messages = pq.read_table(args.messages, columns=["timestamp", "source"])
+    turns = pq.read_table(args.turns, columns=["timestamp", "split", "is_self"])
+    write_text_atomic(plots.messages_per_month(messages), args.messages_per_month)
+    write_text_atomic(plots.turns_by_split(turns), args.turns_by_split)
+    write_text_atomic(plots.own_vs_other(turns), args.own_vs_other)
+
+
 def register(sub) -> None:
     p = sub.add_parser("turns", help="messages -> turns, sessions and the train/validation split")
     p.add_argument("--options", required=True, help="TurnOptions as JSON")
@@ -84,3 +97,11 @@ def register(sub) -> None:
     p.add_argument("--redaction", help="the redaction report (JSON)")
     p.add_argument("--output", required=True)
     p.set_defaults(func=cmd_stats)
+
+    p = sub.add_parser("plots", help="message and turn tables -> SVG pictures of the dataset (counts only)")
+    p.add_argument("--messages", required=True, help="the (redacted) message table")
+    p.add_argument("--turns", required=True, help="the turns table")
+    p.add_argument("--messages-per-month", required=True, help="SVG: messages per month, by source")
+    p.add_argument("--turns-by-split", required=True, help="SVG: turns per month, train and validation")
+    p.add_argument("--own-vs-other", required=True, help="SVG: your turns and other people's, per split")
+    p.set_defaults(func=cmd_plots)

@@ -323,9 +323,11 @@ PACKING_METHOD = (
 
 def write_report(report: dict, shown: list[tuple[Example, Tokenized]], tokenizer, report_dir: Path) -> None:
     from mindupload import files
+    from mindupload.dataset.plots import segment_lengths
 
     report_dir.mkdir(parents=True, exist_ok=True)
     files.write_json(report, report_dir / "report.json")
+    files.write_text_atomic(segment_lengths(report["histogram"], report["sequence_len"]), report_dir / "lengths.svg")
     files.write_text_atomic(render_html(report, shown, tokenizer), report_dir / "report.html")
 
 
