@@ -23,6 +23,16 @@ def tiny_tokenizer(tiny_tokenizer_dir):
 
 
 @pytest.fixture(scope="session")
+def mistral_tokenizer(tmp_path_factory):
+    """The seed's base model's tokenizer (Mistral-7B-v0.1, SentencePiece), loaded as the workflow loads one."""
+    from tinymodel import build_mistral_tokenizer
+
+    from mindupload.model import tokenizer
+
+    return tokenizer.load(str(build_mistral_tokenizer(tmp_path_factory.mktemp("mistral-tokenizer"))))
+
+
+@pytest.fixture(scope="session")
 def tiny_llama_dir(tmp_path_factory, tiny_tokenizer_dir) -> Path:
     from tinymodel import build_llama
 
