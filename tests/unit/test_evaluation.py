@@ -113,6 +113,29 @@ def test_an_own_piece_splits_into_tag_content_and_turn_end(tokenizer_fixture, re
 # ---------------------------------------------------------------- the suite on the tiny model
 
 
+def test_ranking_on_a_shared_context_cache_scores_as_whole_sequences_do(tiny_llama_dir, tiny_adapter_dir):
+    import torch
+
+    from mindupload.model.tokenizer import encode_pieces
+    from mindupload.serving import generation
+
+    engine = generation.load(str(tiny_llama_dir), tiny_adapter_dir, 256)
+    scorer = suite.Scorer(engine, ME)
+    context = encode_pieces(engine.tokenizer, ["<s>CONTEXT: Elijah is talking to a friend.\nfriend: hi how are you"])
+    candidates = ["good thanks, and you?", "ok", "the derailleur is broken again haha"]
+    expected = []
+    for text in candidates:
+        ids, kinds = suite.token_kinds(engine.tokenizer, f"\nElijah: {text}\n", ME, "</s>")
+        with torch.no_grad():
+            logits = engine.model(input_ids=torch.tensor([context + ids])).logits[0].float()
+        logp = torch.log_softmax(logits, dim=-1)
+        picked = [
+            float(logp[len(context) + j - 1, t]) for j, (t, k) in enumerate(zip(ids, kinds, strict=True)) if k != TAG
+        ]
+        expected.append(sum(picked) / len(picked))
+    assert scorer.rank(context, candidates) == pytest.approx(expected, abs=1e-4)
+
+
 def test_the_suite_on_the_tiny_model_gives_every_metric(tmp_path, tiny_llama_dir, tiny_adapter_dir):
     """The whole suite, three conditions, on the tiny random model: every number is there and finite."""
     from tinymodel import write_dataset

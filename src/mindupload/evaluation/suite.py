@@ -46,6 +46,7 @@ class Options:
     ranking_candidates: int = 5
     generations: int = 24
     max_new_tokens: int = 48
+    prompt_tokens: int = 384  # most tokens of conversation history in a generation prompt (0: the whole window)
     temperature: float = 0.7
     top_p: float = 0.9
     prompt_turns: int = 8
@@ -258,18 +259,36 @@ class Scorer:
         return out
 
     def rank(self, context_ids: list[int], candidates: list[str]) -> list[float]:
-        """Mean log-likelihood per token of each candidate reply (content and turn end) after the context."""
-        batch, spans = [], []
-        for text in candidates:
-            piece, kinds = token_kinds(self.tok, f"\n{self.identity.name}: {text}\n", self.identity, self.markers.eos)
-            keep = max(0, self.engine.context - len(piece))
-            ctx = context_ids[-keep:] if keep else []
-            batch.append(ctx + piece)
-            spans.append((len(ctx), kinds))
-        picked, _ = self.logprobs(batch)
+        """Mean log-likelihood per token of each candidate reply (content and turn end) after the context. The
+        context runs once; the candidates run as one batch on a copy of its key/value cache."""
+        import torch
+
+        pieces = [
+            token_kinds(self.tok, f"\n{self.identity.name}: {t}\n", self.identity, self.markers.eos) for t in candidates
+        ]
+        width = max(len(ids) for ids, _ in pieces)
+        context = context_ids[-max(1, self.engine.context - width) :]
+        pad = self.tok.pad_token_id if self.tok.pad_token_id is not None else self.tok.eos_token_id
+        device = self.engine.model.device
+        with torch.no_grad():
+            first = self.engine.model(input_ids=torch.tensor([context], device=device), use_cache=True)
+            start = torch.log_softmax(first.logits[0, -1].float(), dim=-1)
+            cache = first.past_key_values
+            cache.batch_repeat_interleave(len(candidates))
+            ids = torch.tensor([p + [pad] * (width - len(p)) for p, _ in pieces], device=device)
+            mask = torch.tensor(
+                [[1] * len(context) + [1] * len(p) + [0] * (width - len(p)) for p, _ in pieces], device=device
+            )
+            rest = torch.log_softmax(
+                self.engine.model(input_ids=ids, attention_mask=mask, past_key_values=cache).logits.float(), dim=-1
+            )
         scores = []
-        for row, (start, kinds) in enumerate(spans):
-            values = [picked[row, start + j - 1] for j, k in enumerate(kinds) if k != TAG and start + j - 1 >= 0]
+        for row, (ids_, kinds) in enumerate(pieces):
+            values = [
+                float(start[token]) if j == 0 else float(rest[row, j - 1, token])
+                for j, (token, kind) in enumerate(zip(ids_, kinds, strict=True))
+                if kind != TAG
+            ]
             scores.append(float(np.mean(values)) if values else -math.inf)
         return scores
 
@@ -281,11 +300,15 @@ class Scorer:
         from mindupload.serving import generation
 
         tok, out = self.tok, []
+        engine = self.engine
+        if options.prompt_tokens:
+            window = min(engine.context, options.prompt_tokens + options.max_new_tokens)
+            engine = dataclasses.replace(engine, context=window)
         wanted = generation.Options(options.max_new_tokens, options.temperature, options.top_p)
         pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
         for b in range(0, len(contexts), options.batch_size):
             chunk = contexts[b : b + options.batch_size]
-            ready = [generation.prepare(self.engine, c.history, identity, wanted) for c in chunk]
+            ready = [generation.prepare(engine, c.history, identity, wanted) for c in chunk]
             prompts = [self.engine.encode(r.pieces) for r in ready]
             width = max(len(p) for p in prompts)
             new = ready[0].options.max_new_tokens
