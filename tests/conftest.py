@@ -70,7 +70,12 @@ def demo_run(tmp_path_factory) -> Path:
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", "--cores", "2"],
         cwd=workdir,
-        env={"PATH": f"{bindir}:/usr/bin:/bin", "HOME": str(workdir), "HF_HUB_OFFLINE": "1"},
+        env={
+            "PATH": f"{bindir}:/usr/bin:/bin",
+            "HOME": str(workdir),
+            "HF_HUB_OFFLINE": "1",
+            "PYTHONPATH": str(root / "src"),  # this checkout's package, whatever the venv installed
+        },
         capture_output=True,
         text=True,
         timeout=3600,
