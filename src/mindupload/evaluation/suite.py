@@ -103,6 +103,15 @@ def shots(rows: list[dict], identity: Identity, count: int) -> str:
     return "\n".join(lines)
 
 
+def _exchange_count(rows: list[dict]) -> int:
+    return sum(
+        1
+        for conv in conversations([r for r in rows if r["split"] == "train"])
+        for prev, cur in itertools.pairwise(conv)
+        if cur["is_self"] and not prev["is_self"]
+    )
+
+
 def prompted_identity(identity: Identity, transcript: str) -> Identity:
     """The identity whose system prompt is followed by example exchanges (braces kept literal)."""
     if not transcript:
@@ -134,7 +143,8 @@ def prepare_inputs(turns_path: str | Path, identity: Identity, options: Options)
     contexts = generation_contexts(rows, identity, options.generations)
     return {
         "contexts": [{"history": [list(t) for t in c.history], "actual": c.actual} for c in contexts],
-        "shots": shots(rows, identity, options.prompt_turns),
+        "shots": (transcript := shots(rows, identity, options.prompt_turns)),
+        "shot_exchanges": min(options.prompt_turns, _exchange_count(rows)) if transcript else 0,
         "own_train": [r["text"] for r in rows if r["split"] == "train" and r["is_self"]],
         "other_train": [r["text"] for r in rows if r["split"] == "train" and not r["is_self"]],
     }
@@ -420,7 +430,7 @@ def evaluate(
         "own_turns_scored": result["loss"]["tuned"][CONTENT]["n"],
         "ranking_contexts": len(ranking_items),
         "generation_contexts": len(contexts),
-        "prompt_exchanges": transcript.count("\n") // 2 + 1 if transcript else 0,
+        "prompt_exchanges": inputs.get("shot_exchanges", 0),
     }
     result["seconds"] = timings
     return result, {"contexts": contexts, "replies": replies}
