@@ -122,3 +122,37 @@ def with_split_special_tokens(model_dir: Path, out: Path) -> Path:
     config["split_special_tokens"] = True
     (out / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
     return out
+
+
+def build_mistral_tokenizer(out: Path) -> Path:
+    """Mistral-7B-v0.1's SentencePiece tokenizer (the seed's base model's), from the copy `mistral-common` ships,
+    as a transformers folder: 32,000 pieces, `<s>`/`</s>`, byte fallback, the legacy `▁` prefix on every text.
+
+    Built from the `sentencepiece` model's pieces and scores with `tokenizers`, as transformers' LlamaConverter
+    would: its own readers need a newer protobuf runtime than this environment has (/work/shared/TOKENIZERS.md).
+    """
+    import mistral_common
+    import sentencepiece
+    from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers
+    from transformers import PreTrainedTokenizerFast
+    from transformers.tokenization_utils_base import generate_merges
+
+    model = Path(mistral_common.__file__).parent / "data" / "tokenizer.model.v1"
+    sp = sentencepiece.SentencePieceProcessor(model_file=str(model))
+    vocab = {sp.id_to_piece(i): i for i in range(sp.get_piece_size())}
+    scores = {sp.id_to_piece(i): sp.get_score(i) for i in range(sp.get_piece_size())}
+    bpe = models.BPE(
+        vocab=vocab, merges=generate_merges(vocab, scores), unk_token="<unk>", fuse_unk=True, byte_fallback=True
+    )
+    tok = Tokenizer(bpe)
+    tok.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
+    tok.decoder = decoders.Sequence(
+        [decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(" ", 1, 0)]
+    )
+    tok.add_special_tokens([AddedToken(t, normalized=False, special=True) for t in ("<unk>", "<s>", "</s>")])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+    if len(fast) != 32000 or sp.encode("friend: cool") != fast("friend: cool", add_special_tokens=False)["input_ids"]:
+        raise AssertionError("the rebuilt Mistral tokenizer does not match its SentencePiece model")
+    out.mkdir(parents=True, exist_ok=True)
+    fast.save_pretrained(out)
+    return out

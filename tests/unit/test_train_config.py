@@ -48,13 +48,20 @@ def test_the_gpu_config_is_the_seeds(tiny_llama_dir, data, tmp_path):
     assert cfg["adapter"] == "lora" and cfg["learning_rate"] == 0.0002 and cfg["lr_scheduler"] == "cosine"
     assert cfg["sequence_len"] == 2048  # segments.sequence_len: one value for both
     assert cfg["sample_packing"] and cfg["gradient_checkpointing"] and cfg["train_on_inputs"] is False
-    assert cfg["evals_per_epoch"] == 1 and cfg["saves_per_epoch"] == 1
-    assert cfg["bf16"] == "auto" and cfg["attn_implementation"] == "flash_attention_2"
+    assert cfg["num_epochs"] == 9 and cfg["gradient_accumulation_steps"] == 8 and cfg["warmup_steps"] == 10
+    assert cfg["evals_per_epoch"] == 4 and cfg["saves_per_epoch"] == 1
+    assert cfg["bf16"] == "auto" and cfg["attn_implementation"] == "sdpa"  # the seed's sdp_attention
     assert not any(key.startswith("lora_") and key.endswith("_kernel") for key in cfg)  # axolotl's own choice
     assert cfg["datasets"] == [{"path": str(data["train_path"]), "ds_type": "json", "type": "input_output"}]
     assert cfg["test_datasets"][0]["split"] == "train"
     assert cfg["wandb_mode"] == "disabled" and "wandb_project" not in cfg
     assert cfg["generate_samples"] is False and "max_steps" not in cfg
+
+
+def test_a_warmup_share_in_the_pass_through_replaces_the_warmup_steps(tiny_llama_dir, data, tmp_path):
+    cfg = rendered(tiny_llama_dir, data, tmp_path, training={"axolotl": {"warmup_ratio": 0.1}})
+    assert cfg["warmup_ratio"] == 0.1 and "warmup_steps" not in cfg
+    train_config.validate(cfg, "cpu")
 
 
 def test_cpu_safe_settings_only_on_cpu(tiny_llama_dir, data, tmp_path):
@@ -172,6 +179,8 @@ def test_the_rendered_config_passes_axolotls_validation(tiny_llama_dir, data, tm
 )
 def test_axolotl_validation_names_the_key(tiny_llama_dir, data, tmp_path, extra, message):
     cfg = rendered(tiny_llama_dir, data, tmp_path)
+    if "warmup_ratio" in extra:
+        del cfg["warmup_steps"]  # as render does when the pass-through gives a warm-up share
     cfg.update(extra)
     with pytest.raises(UserError, match=message):
         train_config.validate(cfg, "cpu")

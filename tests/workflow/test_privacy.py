@@ -32,7 +32,8 @@ EXCLUDED = [f"zqexcluded{i}canary" for i in range(4)]  # nowhere at all, not eve
 
 # Files where the kept message text is the point: the dataset, its tables, the check report that shows
 # examples token by token, axolotl's prepared copy of the dataset (with `datasets`' cache of the JSON), and
-# the sample replies, which quote the held-out conversations they answer.
+# the sample replies, which quote the held-out conversations they answer; the evaluation's inputs (held-out
+# conversations and training turns, as the dataset holds them). The evaluation report must not quote any.
 TEXT_ALLOWED = (
     "results/dataset/train.jsonl",
     "results/dataset/validation.jsonl",
@@ -40,6 +41,7 @@ TEXT_ALLOWED = (
     "results/check/report.json",
     "results/train/prepared/",
     "results/samples.md",
+    "results/eval/inputs.json",
 )
 INPUTS = ("examples/", "config/", "Snakefile", "workflow/", "envs/", "profiles/")
 

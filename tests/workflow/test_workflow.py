@@ -32,12 +32,8 @@ def make_workdir(tmp: Path, **overrides) -> Path:
 def snakemake(workdir: Path, *args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
     """A real snakemake run in `workdir`, in a clean environment (offline unless `env` says otherwise)."""
     bindir = str(Path(sys.executable).parent)
-    env = env or {
-        "PATH": f"{bindir}:/usr/bin:/bin",
-        "HOME": str(workdir),
-        "HF_HUB_OFFLINE": "1",
-        "PYTHONPATH": str(ROOT / "src"),  # this checkout's package, whatever the environment has installed
-    }
+    env = env or {"PATH": f"{bindir}:/usr/bin:/bin", "HOME": str(workdir), "HF_HUB_OFFLINE": "1"}
+    env = {**env, "PYTHONPATH": str(ROOT / "src")}  # this checkout's package, whatever the venv installed
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", "--cores", "2", *args],
         cwd=workdir,

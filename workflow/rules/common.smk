@@ -32,13 +32,15 @@ wildcard_constraints:
 
 
 def get_final_output():
-    """The main job: the dataset, its format check, a trained adapter and sample replies; the Hub pushes
+    """The main job: the dataset, its format check, a trained adapter, sample replies and the evaluation; the Hub pushes
     only when a repo is named in `hub:` (nothing leaves the machine otherwise)."""
     hub = config["hub"]
     return [
         *rules.dataset.input,
         rules.check.output.html,
         rules.sample_replies.output[0],
+        rules.evaluate.output.json,
+        rules.evaluate.output.html,
         *([rules.upload.output[0]] if hub["dataset_repo"] else []),
         *([rules.push_adapter.output[0]] if hub["model_repo"] else []),
     ]

@@ -3,11 +3,16 @@
 Both `sample` (the sample replies of the main job) and the chat UI use this module, so a reply is cut the
 same way everywhere: at EOS, or where the model starts a new speaker line (the other person's label, the
 user's own name, or any `Name: ` line: small models invent third speakers). The label is never shown.
+
+A speaker line may start with a space: axolotl tokenizes each piece of an example alone, and a SentencePiece
+tokenizer (Llama-2, Mistral) opens every piece with a word-start marker, so after an own turn the model learns
+`\n▁friend:`, which decodes as `"\n friend:"`. Stops match the label after the newline with or without it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import re
@@ -26,8 +31,10 @@ log = logging.getLogger(__name__)
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 # A line that opens a turn of someone the renderer does not know: a capitalised name of up to three words,
 # then ": ". A lower-case line such as "note: ..." stays part of the reply.
-NEW_SPEAKER = re.compile(r"\n[^\W\d_][\w.'-]*(?: [\w.'-]+){0,2}:(?=[ \t]|$)")
+# The space after the newline: see the module's docstring.
+NEW_SPEAKER = re.compile(r"\n[ \t]?(?P<name>[^\W\d_][\w.'-]*(?: [\w.'-]+){0,2}):(?=[ \t]|$)")
 _PARTIAL_SPEAKER = re.compile(r"[^\W\d_][\w.'-]*(?: [\w.'-]*){0,2}:?")
+_LINE_START = " \t"  # what a tokenizer may put between a newline and a label (a word-start marker's space)
 MIN_PROMPT_TOKENS = 16  # what is left for the prompt when max_new_tokens asks for nearly the whole window
 
 
@@ -47,7 +54,7 @@ def split_reply(text: str, stops: Sequence[str], *, final: bool) -> tuple[str, b
     While streaming (`final=False`) a last line that may still grow into a speaker label is held back, so a
     label never flashes on screen; at the end it is shown unless it became one.
     """
-    ends = [i for i in (text.find(s) for s in stops) if i >= 0]
+    ends = [m.start() for m in (_stop_pattern(tuple(stops)).search(text),) if m] if stops else []
     match = _new_speaker(text)
     if match and (final or match.end() < len(text)):
         ends.append(match.start())
@@ -60,15 +67,31 @@ def split_reply(text: str, stops: Sequence[str], *, final: bool) -> tuple[str, b
     return text.strip(), False
 
 
+@functools.lru_cache(maxsize=64)
+def _stop_pattern(stops: tuple[str, ...]) -> re.Pattern:
+    """The stop strings as one pattern; a stop that opens a line (`"\\nfriend:"`) also matches with a space
+    after the newline (`"\\n friend:"`, what a SentencePiece tokenizer's piece decodes to)."""
+    return re.compile("|".join(_stop_regex(stop) for stop in stops))
+
+
+def _stop_regex(stop: str) -> str:
+    if stop.startswith("\n"):
+        return r"\n[ \t]?" + re.escape(stop[1:])
+    return re.escape(stop)
+
+
 def _new_speaker(text: str) -> re.Match | None:
-    return next((m for m in NEW_SPEAKER.finditer(text) if m.group()[1].isupper()), None)
+    return next((m for m in NEW_SPEAKER.finditer(text) if m.group("name")[0].isupper()), None)
 
 
 def _may_become_label(tail: str, stops: Sequence[str]) -> bool:
-    """`tail` ("\\n...") is the start of a stop string or of a capitalised `Name:` line."""
-    if any(stop.startswith(tail) for stop in stops):
-        return True
+    """`tail` ("\\n...") is the start of a stop string or of a capitalised `Name:` line, with or without a
+    space after the newline."""
     rest = tail[1:]
+    if rest[:1] in _LINE_START and rest:
+        rest = rest[1:]
+    if any(stop.startswith("\n" + rest) for stop in stops):
+        return True
     return not rest or (rest[0].isupper() and _PARTIAL_SPEAKER.fullmatch(rest) is not None)
 
 

@@ -1,8 +1,10 @@
 """Our config -> axolotl's config: rendered from the `training` section, checked with axolotl's own schema on
 CPU before anything expensive runs, and written atomically with absolute paths.
 
-The GPU config is the seed's (bf16, flash attention, axolotl's fused LoRA kernels left on); without a GPU the
-CPU-safe settings replace those, because the fused kernels allocate on CUDA and fail at step 0.
+The GPU config follows the seed's (bf16, PyTorch's scaled-dot-product attention, which the seed asked for with
+`sdp_attention: true`; axolotl's fused LoRA kernels left on); without a GPU the CPU-safe settings replace those,
+because the fused kernels allocate on CUDA and fail at step 0. Flash attention (faster on recent GPUs, a separate
+package) is one line of `training.axolotl`: `attn_implementation: flash_attention_2`.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ CPU_SAFE = {
     # No flash attention; sdpa still keeps packed examples from attending to each other (block mask).
     "attn_implementation": "sdpa",
 }
-GPU_DEFAULTS = {"bf16": "auto", "attn_implementation": "flash_attention_2"}
+GPU_DEFAULTS = {"bf16": "auto", "attn_implementation": "sdpa"}  # the seed's sdp_attention
 # axolotl's deprecated spellings of attn_implementation: it refuses them next to attn_implementation.
 LEGACY_ATTENTION = (
     "flash_attention",
@@ -57,6 +59,7 @@ TRAINING_KEYS = (
     "num_epochs",
     "micro_batch_size",
     "gradient_accumulation_steps",
+    "warmup_steps",
     "sample_packing",
     "gradient_checkpointing",
     "evals_per_epoch",
@@ -142,6 +145,8 @@ def render(
         del cfg["evals_per_epoch"]
     if training["max_steps"]:
         cfg["max_steps"] = training["max_steps"]
+    if "warmup_ratio" in extra:  # axolotl takes one or the other: a warm-up given as a share wins
+        del cfg["warmup_steps"]
     cfg.update(extra)
     if resolve_device(device) == "cpu":
         _make_cpu_safe(cfg, extra)

@@ -204,12 +204,21 @@ def training_summary(cfg: dict, state: dict | None, resumed: Path | None) -> dic
     def last(key: str):
         return next((entry[key] for entry in reversed(history) if key in entry), None)
 
+    losses = [entry["loss"] for entry in history if "loss" in entry]  # one per logged step (logging_steps: 1)
+    evals = [entry for entry in history if "eval_loss" in entry]
+    start = next((entry["eval_loss"] for entry in evals if entry.get("step") == 0), None)
+    best = min(evals, key=lambda entry: entry["eval_loss"]) if evals else None
     return {
         "base_model": cfg["base_model"],
         "steps": (state or {}).get("global_step"),
         "epochs": (state or {}).get("epoch"),
-        "train_loss": last("loss"),
+        # The mean over every logged step, not the last step's (one batch's) loss.
+        "train_loss": sum(losses) / len(losses) if losses else None,
+        "last_step_train_loss": last("loss"),
+        "eval_loss_at_start": start,  # the base model's, before the first step (axolotl evaluates on start)
         "eval_loss": last("eval_loss"),
+        "best_eval_loss": best["eval_loss"] if best else None,
+        "best_eval_step": best.get("step") if best else None,
         "resumed_from": resumed.name if resumed else None,
         "device": "cpu" if train_config.is_cpu_config(cfg) else "cuda",
         "provenance": provenance.collect(identity(str(cfg["base_model"]))),
