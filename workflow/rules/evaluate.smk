@@ -39,12 +39,13 @@ rule eval_inputs:
     conda:
         "../../envs/data.yaml"
     params:
-        identity=json_param(Identity.from_config(config)),
+        identity=hand_over(Identity.from_config(config)),
         options=lambda wildcards: json.dumps(
             {k: config["evaluation"][k] for k in ("generations", "prompt_turns")}
         ),
+        code=code("eval-inputs"),
     shell:
-        "mindupload eval-inputs --turns {input} --identity {params.identity:q} "
+        "exec mindupload eval-inputs --turns {input} --identity {params.identity:q} "
         "--options {params.options:q} --out {output} 2> {log}"
 
 
@@ -60,7 +61,7 @@ rule evaluate:
         html=report(
             "results/eval/report.html",
             caption="../report/evaluation.rst",
-            category="Evaluation",
+            category="5. Evaluation",
         ),
     log:
         "logs/evaluate/evaluate.log",
@@ -74,11 +75,13 @@ rule evaluate:
         mem_mb=16000,
     params:
         base_model=base_model_path,
-        identity=json_param(Identity.from_config(config)),
+        identity=hand_over(Identity.from_config(config)),
         options=lambda wildcards: json.dumps(config["evaluation"], sort_keys=True),
         sequence_len=config["segments"]["sequence_len"],
+        code=code("evaluate"),
+        software=TRAINING_SOFTWARE,
     shell:
-        "mindupload evaluate --base-model {params.base_model:q} --adapter {input.adapter} "
+        "exec mindupload evaluate --base-model {params.base_model:q} --adapter {input.adapter} "
         "--identity {params.identity:q} --validation {input.validation} --inputs {input.inputs} "
         "--options {params.options:q} --sequence-len {params.sequence_len} "
         "--out-json {output.json} --out-html {output.html} 2> {log}"

@@ -6,23 +6,27 @@ import argparse
 
 
 def cmd_sample(args: argparse.Namespace) -> None:
-    from mindupload import joboptions
     from mindupload.evaluation import sample
-    from mindupload.render import Identity
 
     options = sample.Options(count=args.count, max_new_tokens=args.max_new_tokens, seed=args.seed)
-    identity = Identity(**joboptions.read(args.identity, "--identity"))
-    sample.run(args.base_model, args.adapter, identity, args.validation, args.out, options)
+    sample.run(args.base_model, args.adapter, _identity(args.identity), args.validation, args.out, options)
+
+
+def _identity(text: str):
+    """The identity from JSON or the workflow's `env:` reference (handed over outside the command line)."""
+    from mindupload import joboptions
+    from mindupload.render import Identity
+
+    return Identity(**joboptions.read(text, "--identity"))
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from mindupload.evaluation import suite
-    from mindupload.render import Identity
 
     suite.run(
         args.base_model,
         args.adapter,
-        Identity(**json.loads(args.identity)),
+        _identity(args.identity),
         args.validation,
         args.inputs,
         args.out_json,
@@ -34,10 +38,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 def cmd_eval_inputs(args: argparse.Namespace) -> None:
     from mindupload.evaluation import suite
-    from mindupload.render import Identity
 
     options = suite.Options.from_json(args.options)
-    suite.write_inputs(args.turns, Identity(**json.loads(args.identity)), options, args.out)
+    suite.write_inputs(args.turns, _identity(args.identity), options, args.out)
 
 
 def register(sub) -> None:
@@ -55,7 +58,7 @@ def register(sub) -> None:
     p = sub.add_parser("evaluate", help="base, prompted and tuned model on held-out conversations -> JSON + HTML")
     p.add_argument("--base-model", required=True)
     p.add_argument("--adapter", required=True, help="the adapter folder written by `train`")
-    p.add_argument("--identity", required=True, help="Identity as JSON")
+    p.add_argument("--identity", required=True, help="Identity as JSON, or the workflow's env: reference")
     p.add_argument("--validation", required=True, help="validation.jsonl (loss, turn ends, ranking)")
     p.add_argument("--inputs", required=True, help="the file `eval-inputs` writes")
     p.add_argument("--options", default="{}", help="config `evaluation` as JSON")
@@ -66,7 +69,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("eval-inputs", help="held-out contexts and training turns for `evaluate` -> JSON")
     p.add_argument("--turns", required=True, help="turns.parquet")
-    p.add_argument("--identity", required=True, help="Identity as JSON")
+    p.add_argument("--identity", required=True, help="Identity as JSON, or the workflow's env: reference")
     p.add_argument("--options", default="{}", help="config `evaluation` as JSON")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_eval_inputs)

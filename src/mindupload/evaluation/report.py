@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import math
 
+from mindupload import charts
 from mindupload.evaluation.metrics import CATEGORIES
 from mindupload.render import Identity
 
@@ -28,57 +29,8 @@ def interval(stat: dict, digits: int = 3) -> str:
 
 def bars(title: str, groups: dict[str, dict[str, dict]], *, chance: float | None = None, unit: str = "") -> str:
     """Grouped bar chart with 95% interval whiskers: groups -> condition -> {value, low, high}."""
-    width, height, left, bottom, top = 640, 240, 48, 40, 28
-    values = [s.get("high") or s.get("value") or 0 for g in groups.values() for s in g.values() if s]
-    top_value = max([*values, chance or 0, 1e-9]) * 1.1
-    plot_w, plot_h = width - left - 10, height - bottom - top
-    group_w = plot_w / max(1, len(groups))
-    bar_w = group_w * 0.8 / max(1, max(len(g) for g in groups.values()))
-
-    def y(v: float) -> float:
-        return top + plot_h * (1 - v / top_value)
-
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-        f'aria-label="{html.escape(title)}">',
-        f'<text x="{left}" y="16" font-size="13" font-weight="bold">{html.escape(title)}</text>',
-        f'<line x1="{left}" y1="{top + plot_h}" x2="{width - 10}" y2="{top + plot_h}" stroke="#333"/>',
-    ]
-    for tick in range(5):
-        v = top_value * tick / 4
-        out.append(f'<text x="{left - 4}" y="{y(v) + 4:.1f}" font-size="10" text-anchor="end">{v:.2f}</text>')
-        out.append(f'<line x1="{left}" y1="{y(v):.1f}" x2="{width - 10}" y2="{y(v):.1f}" stroke="#eee"/>')
-    for g, (group, conds) in enumerate(groups.items()):
-        x0 = left + g * group_w + group_w * 0.1
-        for c, (cond, stat) in enumerate(conds.items()):
-            if not stat or stat.get("value") is None:
-                continue
-            x = x0 + c * bar_w
-            v = stat["value"]
-            out.append(
-                f'<rect x="{x:.1f}" y="{y(v):.1f}" width="{bar_w * 0.9:.1f}" height="{top + plot_h - y(v):.1f}" '
-                f'fill="{COLORS.get(cond, "#777")}"><title>{cond}: {v:.3f}{unit}</title></rect>'
-            )
-            if stat.get("low") is not None:
-                cx = x + bar_w * 0.45
-                out.append(
-                    f'<line x1="{cx:.1f}" y1="{y(stat["low"]):.1f}" x2="{cx:.1f}" y2="{y(stat["high"]):.1f}" '
-                    'stroke="#222" stroke-width="1.5"/>'
-                )
-        out.append(
-            f'<text x="{left + g * group_w + group_w / 2:.1f}" y="{top + plot_h + 16}" font-size="11" '
-            f'text-anchor="middle">{html.escape(group)}</text>'
-        )
-    if chance is not None:
-        out.append(
-            f'<line x1="{left}" y1="{y(chance):.1f}" x2="{width - 10}" y2="{y(chance):.1f}" stroke="#c33" '
-            'stroke-dasharray="4 3"/>'
-        )
-        out.append(
-            f'<text x="{width - 12}" y="{y(chance) - 4:.1f}" font-size="10" text-anchor="end" fill="#c33">chance</text>'
-        )
-    out.append("</svg>")
-    return "".join(out)
+    reference = (chance, "chance") if chance is not None else None
+    return charts.bars(title, groups, colors=COLORS, reference=reference, unit=unit, digits=2)
 
 
 def line_chart(title: str, points: list[tuple[float, float]], *, best: float | None = None) -> str:
