@@ -115,3 +115,25 @@ def test_the_parse_report_carries_the_package_note(tmp_path):
     _, report = ingest(SourceSpec("dc", PACKAGE))
     assert report["notes"] == [discord.PACKAGE_NOTE]
     assert report["records_read"] == 5 and report["own_messages"] == 5
+
+
+@pytest.mark.parametrize("size", [1 << 10, 40 << 20])  # decoded whole, and streamed
+def test_json_nested_past_the_depth_limit_fails_at_once_with_bounded_memory(tmp_path, size):
+    """A 400 KB file nesting 200,000 levels made streaming parsers use memory growing with the square of the
+    depth (issue 15); every JSON file of these exports goes through the same depth guard as Telegram's."""
+    head = '{"guild": {"id": "1", "name": "g"}, "channel": {"id": "2", "type": "DirectTextChat"}, "messages": ['
+    body = " " * max(0, size - 400_000) + "[" * 200_000
+    path = tmp_path / "deep.json"
+    path.write_text(head + body)
+    with pytest.raises(ParseError, match="nests deeper than 64 levels"):
+        discord.parse(SourceSpec("dc", path, format="discord", me=("alexdoe",)))
+
+
+def test_a_zip_member_that_expands_like_a_bomb_is_refused_before_it_is_read(tmp_path):
+    import zipfile
+
+    path = tmp_path / "package.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("deep/c1/messages.json", "[" + " " * (8 << 20) + "]")  # 8 MB of spaces: ~1000x
+    with _exports.ExportTree(path, SourceSpec("dc", path)) as tree, pytest.raises(ParseError, match="expands"):
+        tree.read_json("deep/c1/messages.json")

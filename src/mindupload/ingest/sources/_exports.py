@@ -2,8 +2,9 @@
 tree of files whether it is a folder, the zip as downloaded or one file; JSON read as a stream of records
 (ijson's C backend, never the whole file); and unreadable records counted by file and record number.
 
-The limits here are deliberately simple and local (size of one zip member, its compression ratio, number of
-members); they keep a damaged or hostile zip from filling the disk or memory.
+The source's `limits:` apply as to every format (mindupload.ingest.sources._common): each zip member is checked
+against the archive size and expansion limits before it is read, and every JSON file read through
+`json_records`/`top_level` against the nesting depth limit; the number of members is capped here.
 """
 
 from __future__ import annotations
@@ -23,15 +24,13 @@ import pyarrow as pa
 
 from mindupload.errors import ParseError
 from mindupload.ingest.sources import SourceSpec
-from mindupload.ingest.sources._common import BUFFER_SCHEMA
+from mindupload.ingest.sources._common import BUFFER_SCHEMA, DepthLimitedReader, check_archive
 
 log = logging.getLogger(__name__)
 BACKEND = ijson.get_backend(ijson.backend)  # the fastest installed: yajl2_c
 BOM = b"\xef\xbb\xbf"
 CHUNK = 64 * 1024
 MAX_MEMBERS = 2_000_000  # files in one zip
-MAX_MEMBER_BYTES = 8 << 30  # uncompressed size of one JSON or CSV file read from a zip
-MAX_RATIO = 1000  # uncompressed / compressed size of one zip member (JSON compresses 5-20x)
 MAX_LOGGED_BAD = 10
 WHOLE_FILE_BYTES = 32 << 20  # JSON files up to this size are decoded at once, bigger ones streamed
 _SKIPPED_PARTS = ("__MACOSX",)
@@ -40,8 +39,9 @@ _SKIPPED_PARTS = ("__MACOSX",)
 class ExportTree:
     """The files of an export by their relative POSIX path, whether `path` is a folder, a zip or one file."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, spec: SourceSpec | None = None) -> None:
         self.path = path
+        self.limits = spec or SourceSpec(name="", path=path)  # the schema's default limits when sniffing
         self._zip: zipfile.ZipFile | None = None
         self._files: dict[str, Any] = {}
         if path.is_dir():
@@ -91,7 +91,8 @@ class ExportTree:
         if self._zip is None:
             f = open(entry, "rb")  # noqa: SIM115 -- closed below
         else:
-            _check_member(self.path, entry)
+            limits = self.limits
+            check_archive(self.where(name), [entry], limits.max_archive_bytes, limits.max_archive_ratio)
             try:
                 f = self._zip.open(entry)
             except (zipfile.BadZipFile, NotImplementedError, RuntimeError) as e:
@@ -104,6 +105,13 @@ class ExportTree:
             raise ParseError(self.where(name), f"the zip file is damaged ({type(e).__name__}).") from None
         finally:
             f.close()
+
+    @contextmanager
+    def open_json(self, name: str) -> Iterator[IO[bytes]]:
+        """The file's bytes, failing with a ParseError where its JSON nests deeper than `max_json_depth` (a
+        streaming parser's memory grows with the square of the depth)."""
+        with self.open(name) as f:
+            yield DepthLimitedReader(f, self.where(name), self.limits.max_json_depth)
 
     def head(self, name: str, size: int = 4096) -> str:
         """The first bytes of a file as text (for sniffing); undecodable bytes dropped."""
@@ -169,14 +177,6 @@ def tree_names(path: Path, limit: int = 200_000) -> list[str]:
     return zip_names(path)
 
 
-def _check_member(path: Path, info: zipfile.ZipInfo) -> None:
-    where = f"{path}:{info.filename}"
-    if info.file_size > MAX_MEMBER_BYTES:
-        raise ParseError(where, f"this file unpacks to {info.file_size:,} bytes, over the {MAX_MEMBER_BYTES:,} read.")
-    if info.file_size > (1 << 20) and info.file_size > MAX_RATIO * max(info.compress_size, 1):
-        raise ParseError(where, "this file is compressed over 1000 times: refused as a likely zip bomb.")
-
-
 def json_records(tree: ExportTree, name: str, prefix: str) -> Iterator[Any]:
     """The elements of the JSON array at `prefix` ("messages.item": the array under the top-level key
     `messages`; "item": a top-level array).
@@ -186,7 +186,7 @@ def json_records(tree: ExportTree, name: str, prefix: str) -> Iterator[Any]:
     naming the record after the last one that could be read.
     """
     if tree.size(name) <= WHOLE_FILE_BYTES:
-        with tree.open(name) as f:
+        with tree.open_json(name) as f:
             data = f.read()
         try:
             document = orjson.loads(data)
@@ -210,7 +210,7 @@ def _at(document: Any, prefix: str) -> list:
 
 def _stream(tree: ExportTree, name: str, prefix: str) -> Iterator[Any]:
     count = 0
-    with tree.open(name) as f:
+    with tree.open_json(name) as f:
         try:
             for count, record in enumerate(BACKEND.items(f, prefix, use_float=True), 1):  # noqa: B007
                 yield record
@@ -235,7 +235,7 @@ def top_level(tree: ExportTree, name: str, keys: frozenset[str], stop: str = "me
     """The small top-level values `keys` of a JSON object that come before the key `stop`, without reading the
     rest (DiscordChatExporter writes `guild` and `channel` before `messages`)."""
     found: dict[str, Any] = {}
-    with tree.open(name) as f:
+    with tree.open_json(name) as f:
         try:
             events = BACKEND.parse(f, buf_size=4096)
             first = next(events, None)

@@ -79,7 +79,7 @@ def _is_dce(head: str) -> bool:
 
 
 def parse(spec: SourceSpec) -> ParseResult:
-    with ExportTree(spec.path) as tree:
+    with ExportTree(spec.path, spec) as tree:
         names = tree.names()
         package = sorted({m[1] for n in names if (m := _PACKAGE_CHANNEL.search(n))})
         if package:

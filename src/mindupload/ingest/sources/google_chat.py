@@ -43,7 +43,7 @@ def sniff(path: Path) -> bool:
 
 
 def parse(spec: SourceSpec) -> ParseResult:
-    with ExportTree(spec.path) as tree:
+    with ExportTree(spec.path, spec) as tree:
         return _Reader(spec, tree).parse()
 
 

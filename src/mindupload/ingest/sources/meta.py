@@ -82,7 +82,7 @@ def _thread_file(name: str) -> re.Match | None:
 
 
 def parse(spec: SourceSpec) -> ParseResult:
-    with ExportTree(spec.path) as tree:
+    with ExportTree(spec.path, spec) as tree:
         return _Reader(spec, tree).parse()
 
 
