@@ -66,13 +66,20 @@ def smollm2_tokenizer():
     return tok
 
 
+def mistral_tokenizer(tmp_path_factory):
+    """A fresh copy of the seed's tokenizer (the tests set its chat template), built as tests/tinymodel.py does."""
+    from tinymodel import build_mistral_tokenizer
+
+    from mindupload.model import tokenizer as tokenizers
+
+    return tokenizers.load(str(build_mistral_tokenizer(tmp_path_factory.mktemp("mistral"))))
+
+
 @pytest.fixture(scope="module", params=["smollm2", "mistral"])
-def tokenizer(request):
+def tokenizer(request, tmp_path_factory):
     if request.param == "smollm2":
         return smollm2_tokenizer()
-    from mistral_tokenizer import build_mistral_tokenizer
-
-    return build_mistral_tokenizer()[0]
+    return mistral_tokenizer(tmp_path_factory)
 
 
 def template_ids(tokenizer, messages, add_generation_prompt: bool) -> list[int]:
@@ -92,11 +99,9 @@ def test_template_gives_the_renderers_token_ids(tokenizer, identity, messages, g
     assert template_ids(tokenizer, messages, generation_prompt) == encode_pieces(tokenizer, pieces)
 
 
-def test_joiner_is_nothing_for_byte_level_bpe_and_a_space_for_sentencepiece():
-    from mistral_tokenizer import build_mistral_tokenizer
-
+def test_joiner_is_nothing_for_byte_level_bpe_and_a_space_for_sentencepiece(tmp_path_factory):
     assert chat_template.piece_joiner(smollm2_tokenizer()) == ""
-    assert chat_template.piece_joiner(build_mistral_tokenizer()[0]) == " "
+    assert chat_template.piece_joiner(mistral_tokenizer(tmp_path_factory)) == " "
 
 
 def test_smollm2_template_text_is_render_prompt():
