@@ -21,7 +21,15 @@ from mindupload import fingerprint
 
 pytestmark = pytest.mark.workflow
 
-PLACEHOLDERS = ("results/train/axolotl.yaml", "results/check/report.json", "results/check/report.html")
+PLACEHOLDERS = (
+    "results/train/axolotl.yaml",
+    "results/check/report.json",
+    "results/check/report.html",
+    "results/check/lengths.svg",
+    "results/eval/inputs.json",
+    "results/eval/metrics.json",
+    "results/eval/report.html",
+)
 
 
 def environment(workdir: Path, *extra: Path) -> dict[str, str]:
@@ -77,10 +85,13 @@ DOWNSTREAM_OF_PARSING = {
     "build_turns",
     "segment",
     "dataset_stats",
+    "dataset_plots",
     "axolotl_config",
     "check",
     "train",
     "sample_replies",
+    "eval_inputs",
+    "evaluate",
     "all",
 }
 
@@ -120,7 +131,8 @@ def test_a_new_axolotl_version_reruns_check_and_train_only(workdir, tmp_path):
     # Snakemake compares params only for a job that its inputs do not already rerun: `check` comes first.
     assert params_changed(planned) == {"check"}
     assert f"before: '{installed} " in planned["check"] and "now: 'axolotl==99.0 " in planned["check"]
-    assert set(planned) == {"check", "train", "sample_replies", "all"}  # the samples come from the new adapter
+    # The samples and the evaluation come from the new adapter.
+    assert set(planned) == {"check", "train", "sample_replies", "evaluate", "all"}
     assert planned["train"].startswith("Input files updated by another job")
     # train carries the versions too (it reruns on them alone, e.g. once `check` has rerun on the new axolotl).
     assert any(p.startswith(f"'{installed} ") for p in recorded_params(workdir, "results/adapter"))

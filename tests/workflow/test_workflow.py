@@ -33,7 +33,7 @@ def snakemake(workdir: Path, *args: str, check: bool = True, env: dict | None = 
     """A real snakemake run in `workdir`, in a clean environment (offline unless `env` says otherwise)."""
     bindir = str(Path(sys.executable).parent)
     env = env or {"PATH": f"{bindir}:/usr/bin:/bin", "HOME": str(workdir), "HF_HUB_OFFLINE": "1"}
-    env = {**env, "PYTHONPATH": str(ROOT / "src")}  # this checkout's package, whatever the venv installed
+    env = {"PYTHONPATH": str(ROOT / "src"), **env}  # this checkout's package (unless the test names another)
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", "--cores", "2", *args],
         cwd=workdir,
