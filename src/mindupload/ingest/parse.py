@@ -50,7 +50,7 @@ def check_messages(spec: SourceSpec, table: pa.Table) -> tuple[pa.Table, dict]:
     - a message longer than `max_message_chars` is dropped (before anything tokenizes it): no chat message
       is that long, and one that is would be cut to pieces by `sequence_len` anyway;
     - NUL characters (a damaged, zero-filled file) are removed from texts and names;
-    - a message without a sender (that is not a notice) is dropped: nobody can be said to have written it;
+    - a message without a sender (that is not a notice or a deletion marker) is dropped: nobody can be said to have written it;
     - messages dated more than a day after now are kept and counted: a phone's clock was wrong, or the
       dates were misread (WhatsApp: see `date_order`).
     """
@@ -63,7 +63,8 @@ def check_messages(spec: SourceSpec, table: pa.Table) -> tuple[pa.Table, dict]:
         table = table.set_column(table.schema.get_field_index("text"), "text", text)
         table = table.set_column(table.schema.get_field_index("sender"), "sender", sender)
     too_long = pc.greater(pc.utf8_length(text), spec.max_message_chars)
-    notice = pc.is_in(table.column("kind"), value_set=pa.array(["system", "call"]))
+    # Notices and "this message was deleted" markers are never trained: no sender needed.
+    notice = pc.is_in(table.column("kind"), value_set=pa.array(["system", "call", "deleted"]))
     no_sender = pc.and_(pc.equal(pc.utf8_trim_whitespace(sender), ""), pc.invert(notice))
     no_sender = pc.and_(no_sender, pc.invert(table.column("is_self")))
     counts["messages_too_long"] = pc.sum(too_long).as_py() or 0
