@@ -97,7 +97,14 @@ def test_training_from_the_hub_reads_the_pushed_revision(tmp_path, tiny_llama_di
         assert_token_kept_secret(workdir, token, proc)
         assert files_containing(workdir / "results/adapter", token) == []
         assert hub.unknown_calls() == []
-        assert set(planned_rules(workdir)) == {"all", "dataset_stats", "sample_replies"}
+        assert set(planned_rules(workdir)) == {
+            "all",
+            "dataset_stats",
+            "dataset_plots",
+            "sample_replies",
+            "eval_inputs",
+            "evaluate",
+        }
 
 
 def test_the_hub_rules_join_the_dag_only_when_configured(tmp_path, tiny_tokenizer_dir):

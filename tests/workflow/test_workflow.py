@@ -115,6 +115,7 @@ def test_a_new_session_gap_reruns_turns_and_below(built):
     assert planned_rules(built, "dataset", "--configfile", changed_config(built, "turns", session_gap_hours=6)) == {
         "dataset": 1,
         "build_turns": 1,
+        "dataset_plots": 1,
         "dataset_stats": 1,
         "segment": 1,
     }
@@ -129,15 +130,18 @@ def test_dry_run_gives_a_reason_per_job(tmp_path, tiny_tokenizer_dir):
         "build_turns": 1,
         "check": 1,
         "combine_messages": 1,
+        "dataset_plots": 1,
         "dataset_stats": 1,
+        "eval_inputs": 1,
+        "evaluate": 1,
         "parse_source": 2,
         "redact": 1,
         "sample_replies": 1,
         "segment": 1,
         "train": 1,
     }
-    assert out.count("reason: ") == 12  # one per job
-    assert out.count("reason: Missing output files") == 11
+    assert out.count("reason: ") == 15  # one per job
+    assert out.count("reason: Missing output files") == 14
     assert not (workdir / "results").exists()
 
 
