@@ -66,7 +66,10 @@ def test_snakemake_serve_chats_and_ctrl_c_leaves_nothing_behind(
     workdir = make_workdir(tmp_path, base_model=str(tiny_llama_dir))
     shutil.copytree(tiny_adapter_dir, workdir / "results/adapter")  # as `snakemake` (the main job) leaves it
     port = free_port()
-    (workdir / "config/serve.yaml").write_text(yaml.safe_dump({"serve": {"port": port, "max_new_tokens": 16}}))
+    # A --configfile replaces the example's config whole (never merges), so the serve settings go into a copy.
+    config = yaml.safe_load((workdir / "config/config.yaml").read_text())
+    config["serve"] = {**config.get("serve", {}), "port": port, "max_new_tokens": 16}
+    (workdir / "config/serve.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
     log = workdir / "snakemake-serve.out"
     tmp = tmp_path / "tmp"  # the server's temporary folder (gradio's cache would be there)
     tmp.mkdir()
