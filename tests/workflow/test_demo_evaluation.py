@@ -35,7 +35,8 @@ def metrics(demo_run):
 
 
 def test_every_metric_is_finite_and_every_interval_computed(metrics):
-    assert not not_finite(metrics), not_finite(metrics)
+    missing = [path for path in not_finite(metrics) if path != ".training.resumed_from"]  # None: not resumed
+    assert not missing, missing
     found = dict(intervals(metrics))
     assert len(found) >= 40
     for path, stat in found.items():
