@@ -50,7 +50,8 @@ def check_messages(spec: SourceSpec, table: pa.Table) -> tuple[pa.Table, dict]:
     - a message longer than `max_message_chars` is dropped (before anything tokenizes it): no chat message
       is that long, and one that is would be cut to pieces by `sequence_len` anyway;
     - NUL characters (a damaged, zero-filled file) are removed from texts and names;
-    - a message without a sender (that is not a notice or a deletion marker) is dropped: nobody can be said to have written it;
+    - a message without a sender (not a notice or a deletion marker) is dropped: nobody can be said to have
+      written it;
     - messages dated more than a day after now are kept and counted: a phone's clock was wrong, or the
       dates were misread (WhatsApp: see `date_order`).
     """
