@@ -18,6 +18,7 @@ def test_forget_removes_derived_data_and_keeps_models_and_exports(tmp_path):
         ".snakemake/storage/s3/bucket/results/dataset/train.jsonl",
         ".snakemake/conda/env.yaml",
         "data/export.txt",
+        "report.html",
     ):
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).write_text("x")
@@ -27,6 +28,7 @@ def test_forget_removes_derived_data_and_keeps_models_and_exports(tmp_path):
         ".snakemake/metadata",
         ".snakemake/storage",
         "logs",
+        "report.html",
         "results/adapter",
         "results/dataset",
         "results/messages.parquet",

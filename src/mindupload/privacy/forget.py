@@ -25,6 +25,8 @@ DERIVED = (
     ".snakemake/incomplete",
     ".snakemake/shadow",
     ".snakemake/storage",
+    "report.html",  # `snakemake --report report.html` (README): the sample replies and check examples quote chats
+    "report.zip",
 )
 DATASET_RECEIPT = "results/hub/dataset.json"
 
