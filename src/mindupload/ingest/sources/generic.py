@@ -15,14 +15,15 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mindupload.errors import ParseError, UserError
+from mindupload.errors import ParseError
 from mindupload.ingest.sources import ParseResult, SourceSpec
 from mindupload.ingest.sources._common import MAX_US, MIN_US, MessageBuffer, read_head, read_lines, to_messages
+from mindupload.ingest.sources._localtime import zone as local_zone
 from mindupload.ingest.table import KINDS
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ def sniff(path: Path) -> bool:
 
 
 def parse(spec: SourceSpec) -> ParseResult:
-    zone = _zone(spec)
+    zone = local_zone(spec)
     if not read_head(spec.path).strip():
         raise ParseError(spec.path, "the file is empty.", hint=HINT)
     lines = read_lines(spec.path, spec.max_line_bytes)
@@ -83,16 +84,6 @@ def parse(spec: SourceSpec) -> ParseResult:
     table = to_messages(spec.name, rows, spec.me)
     _log_unresolved_replies(spec, rows.column("reply_to"), table.column("reply_to"))
     return ParseResult(table=table, units_read=units, bad_lines=bad, unit="line")
-
-
-def _zone(spec: SourceSpec) -> ZoneInfo:
-    try:
-        return ZoneInfo(spec.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise UserError(
-            f"{spec.path}: unknown timezone {spec.timezone!r}. "
-            "Set `timezone:` to an IANA name such as 'Europe/Berlin' or 'UTC'."
-        ) from None
 
 
 def _is_jsonl(path: Path) -> bool:
